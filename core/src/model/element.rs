@@ -1,0 +1,134 @@
+//! One c2 element, evaluated directly from the per-time factors (spec physics.md §5):
+//! the reference, self and cross terms, the normalisation, and the exact gradient with
+//! respect to all 14 physics parameters plus `contrast` and `offset`.
+//!
+//! This is the naive evaluator and the exact fallback of the fast one near the diagonal.
+
+use super::factors::{FactorDerivs, TimeFactors};
+use super::params::{CONTRAST, GRAD_LEN, OFFSET};
+
+/// ε of `smooth_abs(x) = sqrt(x² + ε)` on the transport integrals, Å⁴.
+pub const SMOOTH_ABS_EPS: f64 = 1e-12;
+/// Lower clip of the half-transport exponent `−q²·I/2`.
+pub const HALF_TRANSPORT_MIN: f64 = -700.0;
+/// Floor of the normalisation (never active: the norm is ≥ 0.25).
+const NORM_FLOOR: f64 = 1e-10;
+
+/// Constants of one detector angle.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AngleTerms {
+    /// Phase wavevector `q·cos(Φ)`, 1/Å, with Φ = φ + phi0 in degrees.
+    pub k: f64,
+    /// ∂k/∂phi0, 1/(Å·degree).
+    pub dk_dphi0: f64,
+    /// Contrast of this angle.
+    pub contrast: f64,
+    /// Offset (baseline) of this angle.
+    pub offset: f64,
+}
+
+impl AngleTerms {
+    /// Terms for detector angle `phi_deg` and flow angle `phi0_deg` (both degrees).
+    pub fn new(q: f64, phi_deg: f64, phi0_deg: f64, contrast: f64, offset: f64) -> Self {
+        let deg = std::f64::consts::PI / 180.0;
+        let big_phi = (phi_deg + phi0_deg) * deg;
+        Self {
+            k: q * big_phi.cos(),
+            dk_dphi0: -q * big_phi.sin() * deg,
+            contrast,
+            offset,
+        }
+    }
+}
+
+/// `exp(clip(−q²·smooth_abs(x)/2, −700, 0))`, and whether the clip is active.
+#[inline]
+fn half_transport(q2: f64, x: f64) -> (f64, f64, bool) {
+    let i = (x * x + SMOOTH_ABS_EPS).sqrt();
+    let a = -0.5 * q2 * i;
+    let clipped = a < HALF_TRANSPORT_MIN;
+    (a.max(HALF_TRANSPORT_MIN).exp(), i, clipped)
+}
+
+/// c2 at grid times (i, j) for one angle, in the reference's evaluation order.
+#[inline]
+pub fn c2_element(f: &TimeFactors, q2: f64, a: &AngleTerms, i: usize, j: usize) -> f64 {
+    let (hr, _, _) = half_transport(q2, f.c_r[j] - f.c_r[i]);
+    let (hs, _, _) = half_transport(q2, f.c_s[j] - f.c_s[i]);
+    let phase = a.k * (f.c_v[j] - f.c_v[i]);
+    let (fs_i, fs_j) = (f.f_s[i], f.f_s[j]);
+    let (fr_i, fr_j) = (1.0 - fs_i, 1.0 - fs_j);
+    let big_fr = fr_i * fr_j;
+    let big_fs = fs_i * fs_j;
+    let big_fx = (fr_i * fs_i) * (fr_j * fs_j);
+    let reference = big_fr * big_fr * (hr * hr);
+    let sample = big_fs * big_fs * (hs * hs);
+    let cross = 2.0 * big_fx * hr * hs * phase.cos();
+    let norm = (fs_i * fs_i + fr_i * fr_i) * (fs_j * fs_j + fr_j * fr_j);
+    let norm = if norm > NORM_FLOOR { norm } else { NORM_FLOOR };
+    a.offset + a.contrast * ((reference + sample + cross) / norm)
+}
+
+/// c2 at (i, j) for one angle, and its gradient written into `grad` in the order of
+/// [`super::params::grad_name`]: 14 physics parameters, `contrast`, `offset`.
+#[inline]
+pub fn c2_element_grad(
+    f: &TimeFactors,
+    d: &FactorDerivs,
+    q2: f64,
+    a: &AngleTerms,
+    i: usize,
+    j: usize,
+    grad: &mut [f64; GRAD_LEN],
+) -> f64 {
+    let xr = f.c_r[j] - f.c_r[i];
+    let xs = f.c_s[j] - f.c_s[i];
+    let (hr, ir, clip_r) = half_transport(q2, xr);
+    let (hs, is, clip_s) = half_transport(q2, xs);
+    // ∂(−q² I/2)/∂x with I = smooth_abs(x); zero where the clip holds the exponent.
+    let dar_dx = if clip_r { 0.0 } else { -0.5 * q2 * xr / ir };
+    let das_dx = if clip_s { 0.0 } else { -0.5 * q2 * xs / is };
+    let v = f.c_v[j] - f.c_v[i];
+    let (sin_p, cos_p) = (a.k * v).sin_cos();
+
+    let (fs_i, fs_j) = (f.f_s[i], f.f_s[j]);
+    let (fr_i, fr_j) = (1.0 - fs_i, 1.0 - fs_j);
+    let (h_rr, h_ss, h_rs) = (hr * hr, hs * hs, hr * hs);
+    let big_fr = fr_i * fr_j;
+    let big_fs = fs_i * fs_j;
+    let big_fx = (fr_i * fs_i) * (fr_j * fs_j);
+    let reference = big_fr * big_fr * h_rr;
+    let sample = big_fs * big_fs * h_ss;
+    let cross = 2.0 * big_fx * h_rs * cos_p;
+    let cross_sin = 2.0 * big_fx * h_rs * sin_p;
+    let (n_i, n_j) = (fs_i * fs_i + fr_i * fr_i, fs_j * fs_j + fr_j * fr_j);
+    let inv_norm = 1.0 / (n_i * n_j).max(NORM_FLOOR);
+    let t = (reference + sample + cross) * inv_norm;
+    let c = a.contrast;
+
+    // Reference terms scale as h_r² (self) and h_r (cross): ∂T/∂a_r = (2·ref + cross)/norm.
+    let dt_dr = c * (2.0 * reference + cross) * inv_norm * dar_dx;
+    let dt_ds = c * (2.0 * sample + cross) * inv_norm * das_dx;
+    let dt_dphase = -c * cross_sin * inv_norm;
+    for p in 0..3 {
+        grad[p] = dt_dr * (d.dc_r[p][j] - d.dc_r[p][i]);
+        grad[3 + p] = dt_ds * (d.dc_s[p][j] - d.dc_s[p][i]);
+        grad[6 + p] = dt_dphase * a.k * (d.dc_v[p][j] - d.dc_v[p][i]);
+    }
+    // Fraction: A = f_r², B = f_s², X = f_r·f_s, n = f_s² + f_r², f_r = 1 − f_s.
+    let dt_dfs = |fr_a: f64, fs_a: f64, fr_b: f64, fs_b: f64, n_a: f64| {
+        let dnum = -2.0 * fr_a * fr_b * fr_b * h_rr
+            + 2.0 * fs_a * fs_b * fs_b * h_ss
+            + 2.0 * (fr_a - fs_a) * fr_b * fs_b * h_rs * cos_p;
+        c * (dnum * inv_norm - t * (2.0 * fs_a - 2.0 * fr_a) / n_a)
+    };
+    let dt_dfs_i = dt_dfs(fr_i, fs_i, fr_j, fs_j, n_i);
+    let dt_dfs_j = dt_dfs(fr_j, fs_j, fr_i, fs_i, n_j);
+    for p in 0..4 {
+        grad[9 + p] = dt_dfs_i * d.df_s[p][i] + dt_dfs_j * d.df_s[p][j];
+    }
+    grad[13] = dt_dphase * v * a.dk_dphi0;
+    grad[CONTRAST] = t;
+    grad[OFFSET] = 1.0;
+    a.offset + c * t
+}
