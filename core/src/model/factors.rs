@@ -6,7 +6,9 @@
 use super::grid::TimeGrid;
 use super::integrals::trapezoid_cumsum_into;
 use super::params::PhysicsParams;
-use super::rates::{sample_fraction, transport_rate, velocity_rate};
+use super::rates::{
+    TimePoint, sample_fraction, sample_fraction_value, transport_rate, velocity_rate,
+};
 
 /// Per-time vectors of length `grid.n`.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,9 +46,10 @@ impl TimeFactors {
         let p = params;
         let mut rate = vec![0.0; n];
         let mut d_rate = [vec![0.0; n], vec![0.0; n], vec![0.0; n]];
-        let mut integrate = |f: &dyn Fn(f64) -> (f64, [f64; 3])| {
-            for k in 0..n {
-                let (value, d) = f(grid.t(k));
+        let points: Vec<TimePoint> = (0..n).map(|k| TimePoint::new(grid.t(k))).collect();
+        let mut integrate = |f: &dyn Fn(TimePoint) -> (f64, [f64; 3])| {
+            for (k, &point) in points.iter().enumerate() {
+                let (value, d) = f(point);
                 rate[k] = value;
                 for (dr, dv) in d_rate.iter_mut().zip(d) {
                     dr[k] = dv;
@@ -76,12 +79,15 @@ impl TimeFactors {
             df_s = [vec![0.0; n], vec![0.0; n], vec![0.0; n], vec![0.0; n]];
         }
         for k in 0..n {
-            let (f, d) = sample_fraction(grid.t(k), p.f0, p.f1, p.f2, p.f3);
-            f_s[k] = f;
+            let t = grid.t(k);
             if derivatives {
+                let (f, d) = sample_fraction(t, p.f0, p.f1, p.f2, p.f3);
+                f_s[k] = f;
                 for (dv, dk) in df_s.iter_mut().zip(d) {
                     dv[k] = dk;
                 }
+            } else {
+                f_s[k] = sample_fraction_value(t, p.f0, p.f1, p.f2, p.f3);
             }
         }
         Self {

@@ -8,24 +8,54 @@ const CLIP_SHARPNESS: f64 = 50.0;
 /// Cap on the fraction exponent `f1·(t − f2)`.
 const FRACTION_EXP_CAP: f64 = 500.0;
 
-/// `t^a` with the reference's floor: `max(t, 1e-10)^a` for t > 0, exactly 0 for t ≤ 0
-/// (for any exponent). Returns `(t^a, ln t_safe)`; the log serves the exponent derivative.
-pub fn power_law(t: f64, a: f64) -> (f64, f64) {
-    if t > 0.0 {
+/// A grid time with the log of its floored value, shared by the three power laws.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TimePoint {
+    /// Time, s.
+    pub t: f64,
+    /// `ln(max(t, 1e-10))`; unused when t ≤ 0.
+    pub ln_t: f64,
+    /// `max(t, 1e-10)`.
+    t_safe: f64,
+}
+
+impl TimePoint {
+    /// Precomputes the log for time `t`.
+    pub fn new(t: f64) -> Self {
         let t_safe = t.max(T_FLOOR);
-        (t_safe.powf(a), t_safe.ln())
-    } else {
-        (0.0, 0.0)
+        Self {
+            t,
+            ln_t: if t > 0.0 { t_safe.ln() } else { 0.0 },
+            t_safe,
+        }
     }
+
+    /// `t^a` with the reference's floor: `max(t, 1e-10)^a` for t > 0, exactly 0 for
+    /// t ≤ 0 (for any exponent). `powf`, as XLA lowers the reference's `jnp.power`.
+    pub fn power(&self, a: f64) -> f64 {
+        if self.t <= 0.0 {
+            0.0
+        } else if a == 0.0 {
+            1.0
+        } else {
+            self.t_safe.powf(a)
+        }
+    }
+}
+
+/// `t^a` with the reference's floor, and `ln t_safe` (see [`TimePoint::power`]).
+pub fn power_law(t: f64, a: f64) -> (f64, f64) {
+    let p = TimePoint::new(t);
+    (p.power(a), p.ln_t)
 }
 
 /// Transport rate `J(t) = max(D0·t^α + offset, 0)` in Å²/s with its derivatives
 /// with respect to (D0, α, offset); the derivatives vanish where the floor is active.
-pub fn transport_rate(t: f64, d0: f64, alpha: f64, offset: f64) -> (f64, [f64; 3]) {
-    let (tp, ln_t) = power_law(t, alpha);
+pub fn transport_rate(t: TimePoint, d0: f64, alpha: f64, offset: f64) -> (f64, [f64; 3]) {
+    let tp = t.power(alpha);
     let j = d0 * tp + offset;
     if j > 0.0 {
-        (j, [tp, d0 * tp * ln_t, 1.0])
+        (j, [tp, d0 * tp * t.ln_t, 1.0])
     } else {
         (0.0, [0.0; 3])
     }
@@ -33,9 +63,9 @@ pub fn transport_rate(t: f64, d0: f64, alpha: f64, offset: f64) -> (f64, [f64; 3
 
 /// Velocity `v(t) = v0·t^β + v_offset` in Å/s (not floored) with its derivatives with
 /// respect to (v0, β, v_offset).
-pub fn velocity_rate(t: f64, v0: f64, beta: f64, v_offset: f64) -> (f64, [f64; 3]) {
-    let (tp, ln_t) = power_law(t, beta);
-    (v0 * tp + v_offset, [tp, v0 * tp * ln_t, 1.0])
+pub fn velocity_rate(t: TimePoint, v0: f64, beta: f64, v_offset: f64) -> (f64, [f64; 3]) {
+    let tp = t.power(beta);
+    (v0 * tp + v_offset, [tp, v0 * tp * t.ln_t, 1.0])
 }
 
 /// `softplus(z) = log(1 + e^z)` in the overflow-safe form JAX evaluates.
@@ -62,6 +92,19 @@ pub fn smooth_clip_unit(x: f64) -> (f64, f64) {
     (out, sigmoid(k * (1.0 - x_lo)) * sigmoid(k * x))
 }
 
+/// The value of [`smooth_clip_unit`] alone.
+pub fn smooth_clip_unit_value(x: f64) -> f64 {
+    let k = CLIP_SHARPNESS;
+    let x_lo = softplus(k * x) / k;
+    1.0 - softplus(k * (1.0 - x_lo)) / k
+}
+
+/// Sample fraction `f_s(t)` alone (see [`sample_fraction`]).
+pub fn sample_fraction_value(t: f64, f0: f64, f1: f64, f2: f64, f3: f64) -> f64 {
+    let e = f1 * (t - f2);
+    smooth_clip_unit_value(f0 * e.clamp(-FRACTION_EXP_CAP, FRACTION_EXP_CAP).exp() + f3)
+}
+
 /// Sample fraction `f_s(t) = smooth_clip(f0·exp(clip(f1·(t − f2), ±500)) + f3, 0, 1)` and
 /// its derivatives with respect to (f0, f1, f2, f3).
 pub fn sample_fraction(t: f64, f0: f64, f1: f64, f2: f64, f3: f64) -> (f64, [f64; 4]) {
@@ -85,7 +128,11 @@ mod tests {
     /// Values quoted in spec physics.md §3.3.
     #[test]
     fn smooth_clip_matches_reference_values() {
-        let f = |x| smooth_clip_unit(x).0;
+        let f = |x| {
+            let (v, _) = smooth_clip_unit(x);
+            assert_eq!(v, smooth_clip_unit_value(x));
+            v
+        };
         assert!((f(0.0) - std::f64::consts::LN_2 / 50.0).abs() < 1e-15);
         assert!((f(0.1) - 0.1001343070).abs() < 1e-10);
         assert!((f(0.5) - 0.5).abs() < 1e-12);
@@ -100,6 +147,8 @@ mod tests {
         assert_eq!(power_law(0.0, 0.0).0, 0.0);
         assert_eq!(power_law(-1.0, 2.0).0, 0.0);
         assert_eq!(power_law(1e-12, 1.0).0, 1e-10);
-        assert_eq!(transport_rate(1.0, 10.0, 0.0, -20.0).0, 0.0);
+        assert_eq!(transport_rate(TimePoint::new(1.0), 10.0, 0.0, -20.0).0, 0.0);
+        let p = TimePoint::new(0.37);
+        assert!((p.power(-1.3) - 0.37f64.powf(-1.3)).abs() < 1e-15 * 0.37f64.powf(-1.3));
     }
 }

@@ -6,17 +6,22 @@
 //! four multiply-adds per angle and no transcendental call.
 //!
 //! Two details keep this exact to the direct form of [`super::element`]:
-//! - **Overflow.** The split exponentials are rebased per tile of `TILE` times: row
-//!   factors are measured from the start of their own tile (bounded by the decay within
-//!   one tile) and each tile pair carries one scalar `exp(−q²(C[j0] − C[i0]))`. A tile whose
-//!   internal decay could overflow (> `MAX_TILE_EXPONENT` e-folds) is evaluated directly.
+//! - **Overflow.** The split exponentials are rebased per *segment*: a maximal run of
+//!   times over which neither transport decays by more than `MAX_SEGMENT_EXPONENT`
+//!   e-folds. Row factors are measured from the start of their own segment (so they stay
+//!   below e^300) and each segment pair carries one scalar `exp(−q²(C[b_Q] − C[b_P]))`.
+//!   Segments follow the data, not the thread count; for typical data there is only one.
 //! - **smooth_abs.** The reference uses `sqrt(x² + 1e-12)`, not `|x|`. Where the two differ
-//!   by more than an ulp of the exponent (x < `band_threshold`, always including the
-//!   diagonal) elements are evaluated directly. C is non-decreasing (rates are floored at
-//!   0), so per row this band is one contiguous run starting at the diagonal.
+//!   by more than an ulp of the exponent (x below [`band_threshold`], always including
+//!   the diagonal) elements are evaluated directly. C is non-decreasing (rates are floored
+//!   at 0), so per row this band is one contiguous run starting at the diagonal.
 //!
-//! Only the upper triangle (tile pairs I ≤ J) is computed; each tile is written to its
-//! own place and, transposed, to its mirror.
+//! Symmetry: transcendental work is per time, per segment pair (P ≤ Q) or in the band,
+//! and both mirror elements are formed from the same factors — row factors of the
+//! earlier time times column factors of the later one — so the matrix is bitwise
+//! symmetric. Each task owns whole output rows and writes them left to right: re-forming
+//! a mirror element (four multiply-adds) costs less than a transposed store, and no two
+//! tasks share an output element.
 
 use rayon::prelude::*;
 
@@ -24,11 +29,11 @@ use super::element::{AngleTerms, SMOOTH_ABS_EPS, c2_element};
 use super::factors::TimeFactors;
 use crate::exec::Par;
 
-/// Tile edge, in grid times: a tile of 3 angles fits in L1/L2 for the transposed copy.
-const TILE: usize = 64;
-/// Largest within-tile decay (in e-folds of the split exponentials) evaluated split;
-/// `exp(300)` is far from overflow and products stay accurate.
-const MAX_TILE_EXPONENT: f64 = 300.0;
+/// Rows per parallel task.
+const ROWS_PER_TASK: usize = 32;
+/// Largest decay within one segment, in e-folds of the split exponentials: factors stay
+/// below e^300, far from overflow, and products of two stay accurate.
+const MAX_SEGMENT_EXPONENT: f64 = 300.0;
 
 /// Below this transport increment, Å², the split form `exp(−q²x)` differs from
 /// `exp(−q²·sqrt(x² + ε))` by more than an ulp: `q²(sqrt(x²+ε) − x) ≤ q²ε/(2x) ≤ ε_mach`.
@@ -36,44 +41,21 @@ fn band_threshold(q2: f64) -> f64 {
     q2 * SMOOTH_ABS_EPS / (2.0 * f64::EPSILON)
 }
 
-/// Output pointer shared by the tile tasks.
-///
-/// Every element of the output is written by exactly one task: tile pair (I, J) with
-/// I ≤ J owns block (I, J) and block (J, I), and distinct pairs own distinct blocks.
-#[derive(Clone, Copy)]
-struct SharedOut {
-    ptr: *mut f64,
-    len: usize,
-}
-
-// SAFETY: tasks write disjoint elements (see the type's docs); nothing reads the output
-// while the tasks run.
-unsafe impl Send for SharedOut {}
-unsafe impl Sync for SharedOut {}
-
-impl SharedOut {
-    /// Writes `src` at `offset`.
-    ///
-    /// # Safety
-    /// `offset + src.len() ≤ len`, and no other task writes these elements.
-    unsafe fn write(&self, offset: usize, src: &[f64]) {
-        assert!(offset + src.len() <= self.len);
-        // SAFETY: in bounds (asserted) and exclusive (caller's contract).
-        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), self.ptr.add(offset), src.len()) };
-    }
-}
-
-/// Per-time vectors shared by all tiles.
+/// Per-time vectors shared by all tasks.
 struct Plan<'a> {
     f: &'a TimeFactors,
     q2: f64,
     angles: &'a [AngleTerms],
     n: usize,
+    /// Segment starts (first is 0), and one past the last time.
+    seg_start: Vec<usize>,
+    /// Segment index of each time.
+    seg_of: Vec<usize>,
     /// Row factors (f_r²/n)·exp(q²(C_r[i] − C_r[b(i)])), and the sample and cross analogues.
     row_r: Vec<f64>,
     row_s: Vec<f64>,
     row_x: Vec<f64>,
-    /// Column factors (f_r²/n)·exp(−q²(C_r[j] − C_r[b(j)])), and analogues.
+    /// Column factors (f_r²/n)·exp(−q²(C_r[j] − C_r[b(j)])), and the sample analogue.
     col_r: Vec<f64>,
     col_s: Vec<f64>,
     /// Cross column factors times cos/sin of the phase, per angle.
@@ -82,16 +64,30 @@ struct Plan<'a> {
     /// cos/sin of k·C_v[i] per angle.
     cos_a: Vec<Vec<f64>>,
     sin_a: Vec<Vec<f64>>,
-    /// End (exclusive) of the direct-evaluation band of each row.
+    /// End (exclusive) of the direct-evaluation band of each row; non-decreasing.
     band_end: Vec<usize>,
-    /// Whether the tile's internal decay allows the split form.
-    tile_split_ok: Vec<bool>,
+    /// With a single segment, the lower-part row factors are the same for every task:
+    /// one set per angle, computed once.
+    shared_lower: Vec<LowerFactors>,
 }
 
 impl<'a> Plan<'a> {
     fn new(f: &'a TimeFactors, q2: f64, angles: &'a [AngleTerms]) -> Self {
         let n = f.len();
-        let base = |i: usize| (i / TILE) * TILE;
+        // Greedy segments: extend while both decays stay within the cap. A one-time
+        // segment has factors exactly 1, so every time fits somewhere.
+        let mut seg_start = vec![0];
+        let mut seg_of = vec![0; n];
+        for i in 1..n {
+            let b = seg_start[seg_start.len() - 1];
+            let span = (f.c_r[i] - f.c_r[b]).max(f.c_s[i] - f.c_s[b]);
+            if q2 * span > MAX_SEGMENT_EXPONENT {
+                seg_start.push(i);
+            }
+            seg_of[i] = seg_start.len() - 1;
+        }
+        seg_start.push(n);
+
         let mut row_r = vec![0.0; n];
         let mut row_s = vec![0.0; n];
         let mut row_x = vec![0.0; n];
@@ -99,29 +95,21 @@ impl<'a> Plan<'a> {
         let mut col_s = vec![0.0; n];
         let mut col_x = vec![0.0; n];
         for i in 0..n {
-            let b = base(i);
+            let b = seg_start[seg_of[i]];
             let fs = f.f_s[i];
             let fr = 1.0 - fs;
             let inv_n = 1.0 / (fs * fs + fr * fr);
-            let dr = q2 * (f.c_r[i] - f.c_r[b]);
-            let ds = q2 * (f.c_s[i] - f.c_s[b]);
-            let dx = 0.5 * (dr + ds);
             let (wr, ws, wx) = (fr * fr * inv_n, fs * fs * inv_n, fr * fs * inv_n);
-            row_r[i] = wr * dr.min(MAX_TILE_EXPONENT).exp();
-            row_s[i] = ws * ds.min(MAX_TILE_EXPONENT).exp();
-            row_x[i] = wx * dx.min(MAX_TILE_EXPONENT).exp();
-            col_r[i] = wr * (-dr).exp();
-            col_s[i] = ws * (-ds).exp();
-            col_x[i] = wx * (-dx).exp();
+            let er = (q2 * (f.c_r[i] - f.c_r[b])).exp();
+            let es = (q2 * (f.c_s[i] - f.c_s[b])).exp();
+            let ex = (er * es).sqrt();
+            row_r[i] = wr * er;
+            row_s[i] = ws * es;
+            row_x[i] = wx * ex;
+            col_r[i] = wr / er;
+            col_s[i] = ws / es;
+            col_x[i] = wx / ex;
         }
-        let n_tiles = n.div_ceil(TILE);
-        let tile_split_ok = (0..n_tiles)
-            .map(|t| {
-                let (lo, hi) = (t * TILE, ((t + 1) * TILE).min(n) - 1);
-                let span = (f.c_r[hi] - f.c_r[lo]).max(f.c_s[hi] - f.c_s[lo]);
-                q2 * span <= MAX_TILE_EXPONENT
-            })
-            .collect();
         let mut cos_a = Vec::with_capacity(angles.len());
         let mut sin_a = Vec::with_capacity(angles.len());
         let mut col_xc = Vec::with_capacity(angles.len());
@@ -141,16 +129,22 @@ impl<'a> Plan<'a> {
                 let (mut lo, mut hi) = (i, n);
                 while lo < hi {
                     let mid = lo + (hi - lo) / 2;
-                    if near(i, mid) { lo = mid + 1 } else { hi = mid }
+                    if near(i, mid) {
+                        lo = mid + 1;
+                    } else {
+                        hi = mid;
+                    }
                 }
                 lo
             })
             .collect();
-        Self {
+        let mut plan = Self {
             f,
             q2,
             angles,
             n,
+            seg_start,
+            seg_of,
             row_r,
             row_s,
             row_x,
@@ -161,91 +155,165 @@ impl<'a> Plan<'a> {
             cos_a,
             sin_a,
             band_end,
-            tile_split_ok,
+            shared_lower: Vec::new(),
+        };
+        if plan.seg_start.len() == 2 {
+            let s = plan.pair_scalars(0, 0);
+            plan.shared_lower = (0..angles.len())
+                .map(|ai| {
+                    let mut lower = LowerFactors::new();
+                    lower.fill(n, |j| plan.row_factors(ai, &s, j));
+                    lower.seg = 0;
+                    lower
+                })
+                .collect();
         }
+        plan
     }
 
-    /// Fills `buf` ([angle][ii][jj], TILE×TILE per angle) with tile pair (ti ≤ tj); for the
-    /// diagonal tile only jj ≥ ii is filled.
-    fn fill_tile(&self, ti: usize, tj: usize, buf: &mut [f64]) {
-        let (i0, i1) = (ti * TILE, ((ti + 1) * TILE).min(self.n));
-        let (j0, j1) = (tj * TILE, ((tj + 1) * TILE).min(self.n));
+    /// Rebasing scalars `exp(−q²(C[b_q] − C[b_p]))` of segment pair (p ≤ q) for the
+    /// reference, sample and cross terms.
+    fn pair_scalars(&self, p: usize, q: usize) -> [f64; 3] {
         let f = self.f;
-        let q2 = self.q2;
-        let split = self.tile_split_ok[ti];
-        let dr = q2 * (f.c_r[j0] - f.c_r[i0]);
-        let ds = q2 * (f.c_s[j0] - f.c_s[i0]);
-        let (s_r, s_s, s_x) = ((-dr).exp(), (-ds).exp(), (-0.5 * (dr + ds)).exp());
-        for (ai, a) in self.angles.iter().enumerate() {
-            let tile = &mut buf[ai * TILE * TILE..(ai + 1) * TILE * TILE];
-            let (col_xc, col_xs) = (&self.col_xc[ai], &self.col_xs[ai]);
-            for i in i0..i1 {
-                let row = &mut tile[(i - i0) * TILE..(i - i0 + 1) * TILE];
-                let start = j0.max(i);
-                if split {
-                    let c = a.contrast;
-                    let rr = c * s_r * self.row_r[i];
-                    let rs = c * s_s * self.row_s[i];
-                    let rx = 2.0 * c * s_x * self.row_x[i];
-                    let (rxc, rxs) = (rx * self.cos_a[ai][i], rx * self.sin_a[ai][i]);
-                    let off = a.offset;
-                    let cols = start..j1;
-                    for ((((out, &cr), &cs), &cxc), &cxs) in row[start - j0..j1 - j0]
-                        .iter_mut()
-                        .zip(&self.col_r[cols.clone()])
-                        .zip(&self.col_s[cols.clone()])
-                        .zip(&col_xc[cols.clone()])
-                        .zip(&col_xs[cols])
-                    {
-                        *out = off + (rr * cr + rs * cs + (rxc * cxc + rxs * cxs));
+        let (a, b) = (self.seg_start[p], self.seg_start[q]);
+        let er = (-self.q2 * (f.c_r[b] - f.c_r[a])).exp();
+        let es = (-self.q2 * (f.c_s[b] - f.c_s[a])).exp();
+        [er, es, (er * es).sqrt()]
+    }
+
+    /// Row factors of time `i` in a segment pair with scalars `s`, for angle `ai`:
+    /// contrast, the pair scalar and the cross term's 2 folded in. Both mirror elements
+    /// use exactly this arithmetic.
+    #[inline(always)]
+    fn row_factors(&self, ai: usize, s: &[f64; 3], i: usize) -> [f64; 4] {
+        let c = self.angles[ai].contrast;
+        let rx = 2.0 * c * s[2] * self.row_x[i];
+        [
+            c * s[0] * self.row_r[i],
+            c * s[1] * self.row_s[i],
+            rx * self.cos_a[ai][i],
+            rx * self.sin_a[ai][i],
+        ]
+    }
+
+    /// Fills whole rows `i0..` of angle `ai` (`rows` holds `rows.len() / n` rows), with
+    /// the inner loops four lanes wide where the CPU has AVX2. Rust never contracts
+    /// `a·b + c` into an FMA, so both builds give the same bits.
+    fn fill_rows(&self, ai: usize, i0: usize, rows: &mut [f64], lower: &mut LowerFactors) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above).
+            return unsafe { self.fill_rows_avx2(ai, i0, rows, lower) };
+        }
+        self.fill_rows_body(ai, i0, rows, lower);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn fill_rows_avx2(&self, ai: usize, i0: usize, rows: &mut [f64], lower: &mut LowerFactors) {
+        self.fill_rows_body(ai, i0, rows, lower);
+    }
+
+    #[inline(always)]
+    fn fill_rows_body(&self, ai: usize, i0: usize, rows: &mut [f64], lower: &mut LowerFactors) {
+        let (n, f, q2) = (self.n, self.f, self.q2);
+        let a = &self.angles[ai];
+        let i1 = i0 + rows.len() / n;
+        let n_seg = self.seg_start.len() - 1;
+        lower.seg = usize::MAX;
+        for (i, row) in (i0..i1).zip(rows.chunks_exact_mut(n)) {
+            let si = self.seg_of[i];
+            let lower_v = match self.shared_lower.get(ai) {
+                Some(shared) => &shared.v,
+                None => {
+                    if lower.seg != si {
+                        // Row factors of every earlier time j for its pair with segment si.
+                        let scalars: Vec<[f64; 3]> =
+                            (0..=si).map(|sj| self.pair_scalars(sj, si)).collect();
+                        let upto = i1.min(self.seg_start[si + 1]);
+                        lower.fill(upto, |j| self.row_factors(ai, &scalars[self.seg_of[j]], j));
+                        lower.seg = si;
                     }
-                    for j in start..self.band_end[i].min(j1) {
-                        row[j - j0] = c2_element(f, q2, a, i, j);
-                    }
-                } else {
-                    for j in start..j1 {
-                        row[j - j0] = c2_element(f, q2, a, i, j);
-                    }
+                    &lower.v
                 }
+            };
+            // Lower part, j < i: element (j, i) = off + row(j)·col(i).
+            let col_i = [
+                self.col_r[i],
+                self.col_s[i],
+                self.col_xc[ai][i],
+                self.col_xs[ai][i],
+            ];
+            let [l0, l1, l2, l3] = lower_v;
+            split_row(
+                &mut row[..i],
+                a.offset,
+                col_i,
+                [&l0[..i], &l1[..i], &l2[..i], &l3[..i]],
+            );
+            // Upper part, j ≥ i: element (i, j) = off + row(i)·col(j), per segment.
+            for sj in si..n_seg {
+                let start = self.seg_start[sj].max(i);
+                let end = self.seg_start[sj + 1];
+                let r = self.row_factors(ai, &self.pair_scalars(si, sj), i);
+                let cols = [
+                    &self.col_r[start..end],
+                    &self.col_s[start..end],
+                    &self.col_xc[ai][start..end],
+                    &self.col_xs[ai][start..end],
+                ];
+                split_row(&mut row[start..end], a.offset, r, cols);
+            }
+            // The smooth_abs band, directly, always as element (min, max) so mirrors stay
+            // bitwise equal. band_end is non-decreasing, so the earlier rows whose band
+            // reaches i form one run.
+            for j in i..self.band_end[i] {
+                row[j] = c2_element(f, q2, a, i, j);
+            }
+            let band_start = self.band_end[..i].partition_point(|&e| e <= i);
+            for j in band_start..i {
+                row[j] = c2_element(f, q2, a, j, i);
             }
         }
     }
+}
 
-    /// Writes the filled tile to block (ti, tj) and, transposed, to block (tj, ti).
-    ///
-    /// # Safety
-    /// Only the task owning pair (ti, tj) may call this for that pair.
-    unsafe fn store_tile(&self, ti: usize, tj: usize, buf: &mut [f64], out: SharedOut) {
-        let n = self.n;
-        let (i0, i1) = (ti * TILE, ((ti + 1) * TILE).min(n));
-        let (j0, j1) = (tj * TILE, ((tj + 1) * TILE).min(n));
-        let mut column = [0.0; TILE];
-        for ai in 0..self.angles.len() {
-            let tile = &mut buf[ai * TILE * TILE..(ai + 1) * TILE * TILE];
-            let plane = ai * n * n;
-            if ti == tj {
-                // Mirror the upper part within the tile before storing whole rows.
-                for ii in 0..i1 - i0 {
-                    for jj in 0..ii {
-                        tile[ii * TILE + jj] = tile[jj * TILE + ii];
-                    }
-                }
-            }
-            for i in i0..i1 {
-                let row = &tile[(i - i0) * TILE..(i - i0) * TILE + (j1 - j0)];
-                // SAFETY: block (ti, tj) belongs to this task.
-                unsafe { out.write(plane + i * n + j0, row) };
-            }
-            if ti != tj {
-                for j in j0..j1 {
-                    for i in i0..i1 {
-                        column[i - i0] = tile[(i - i0) * TILE + (j - j0)];
-                    }
-                    // SAFETY: block (tj, ti) belongs to this task.
-                    unsafe { out.write(plane + j * n + i0, &column[..i1 - i0]) };
-                }
+/// Row factors of earlier times for one later segment, reused across rows of a task.
+struct LowerFactors {
+    v: [Vec<f64>; 4],
+    seg: usize,
+}
+
+impl LowerFactors {
+    fn new() -> Self {
+        Self {
+            v: Default::default(),
+            seg: usize::MAX,
+        }
+    }
+
+    fn fill(&mut self, len: usize, factors: impl Fn(usize) -> [f64; 4]) {
+        for v in &mut self.v {
+            v.resize(len, 0.0);
+        }
+        for j in 0..len {
+            for (v, x) in self.v.iter_mut().zip(factors(j)) {
+                v[j] = x;
             }
         }
+    }
+}
+
+/// `out[k] = off + (a0·b0[k] + a1·b1[k] + (a2·b2[k] + a3·b3[k]))`: four products of a
+/// row factor with a column vector. The same association in both mirror elements keeps
+/// them bitwise equal.
+#[inline(always)]
+fn split_row(out: &mut [f64], off: f64, a: [f64; 4], b: [&[f64]; 4]) {
+    let [a0, a1, a2, a3] = a;
+    let len = out.len();
+    let (b0, b1, b2, b3) = (&b[0][..len], &b[1][..len], &b[2][..len], &b[3][..len]);
+    for k in 0..len {
+        out[k] = off + (a0 * b0[k] + a1 * b1[k] + (a2 * b2[k] + a3 * b3[k]));
     }
 }
 
@@ -260,26 +328,25 @@ pub(crate) fn c2_fast_into(
     let n = f.len();
     assert_eq!(out.len(), angles.len() * n * n);
     let plan = Plan::new(f, q2, angles);
-    let n_tiles = n.div_ceil(TILE);
-    let pairs: Vec<(usize, usize)> = (0..n_tiles)
-        .flat_map(|ti| (ti..n_tiles).map(move |tj| (ti, tj)))
-        .collect();
-    let shared = SharedOut {
-        ptr: out.as_mut_ptr(),
-        len: out.len(),
-    };
-    let buf_len = angles.len() * TILE * TILE;
-    let run = |buf: &mut Vec<f64>, &(ti, tj): &(usize, usize)| {
-        plan.fill_tile(ti, tj, buf);
-        // SAFETY: each pair is visited by exactly one task.
-        unsafe { plan.store_tile(ti, tj, buf, shared) };
+    let task = |lower: &mut LowerFactors, (ai, block, rows): (usize, usize, &mut [f64])| {
+        plan.fill_rows(ai, block * ROWS_PER_TASK, rows, lower)
     };
     if par.is_parallel() {
-        pairs
-            .par_iter()
-            .for_each_init(|| vec![0.0; buf_len], |buf, pair| run(buf, pair));
+        out.par_chunks_mut(n * n)
+            .enumerate()
+            .flat_map(|(ai, plane)| {
+                plane
+                    .par_chunks_mut(ROWS_PER_TASK * n)
+                    .enumerate()
+                    .map(move |(block, rows)| (ai, block, rows))
+            })
+            .for_each_init(LowerFactors::new, task);
     } else {
-        let mut buf = vec![0.0; buf_len];
-        pairs.iter().for_each(|pair| run(&mut buf, pair));
+        let mut lower = LowerFactors::new();
+        for (ai, plane) in out.chunks_mut(n * n).enumerate() {
+            for (block, rows) in plane.chunks_mut(ROWS_PER_TASK * n).enumerate() {
+                task(&mut lower, (ai, block, rows));
+            }
+        }
     }
 }
