@@ -1,1 +1,5 @@
+//! End-to-end tests of the `heterodyne` binary: real processes, real files in temporary
+//! directories, fixtures from `tests/data` (copied from the shared reference fixtures).
 
+mod common;
+mod simulate;

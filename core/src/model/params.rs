@@ -518,8 +518,10 @@ mod tests {
 
     #[test]
     fn bounds_are_checked_with_v0_sentinel() {
-        let mut p = PhysicsParams::default();
-        p.v0 = 0.0;
+        let mut p = PhysicsParams {
+            v0: 0.0,
+            ..Default::default()
+        };
         assert!(p.validate().is_ok());
         p.alpha_ref = 6.0;
         assert!(p.validate().is_err());
