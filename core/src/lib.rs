@@ -22,8 +22,10 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod data;
 pub mod error;
 pub mod exec;
 pub mod model;
+pub mod nlsq;
 
 pub use error::{Error, Result};
