@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use heterodyne::cli::{Cli, run};
+use heterodyne::cli::{Cli, NOT_CONVERGED, Outcome, run};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -22,7 +22,11 @@ fn main() -> ExitCode {
         }
     };
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(Outcome::Done) => ExitCode::SUCCESS,
+        Ok(Outcome::NotConverged) => {
+            eprintln!("warning: the fit did not converge (results written; see result.json)");
+            ExitCode::from(NOT_CONVERGED)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)

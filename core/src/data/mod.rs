@@ -5,3 +5,4 @@
 pub mod angles;
 pub mod diagonal;
 pub mod quantile;
+pub mod select;

@@ -1,9 +1,12 @@
 //! The command line: one subcommand per file.
 
+mod fit;
+mod progress;
 mod simulate;
 
 use clap::{Parser, Subcommand};
 
+pub use fit::{FitArgs, NOT_CONVERGED};
 pub use simulate::SimulateArgs;
 
 /// Heterodyne XPCS analysis.
@@ -18,14 +21,26 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Fit the heterodyne model to a two-time correlation file by nonlinear least squares.
+    Fit(FitArgs),
     /// Evaluate the model for a config's parameters and write c2 to a file.
     Simulate(SimulateArgs),
 }
 
+/// How a successful run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything as asked.
+    Done,
+    /// A fit ran but did not converge (results written).
+    NotConverged,
+}
+
 /// Runs the parsed command line.
-pub fn run(cli: Cli) -> anyhow::Result<()> {
+pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
-        Command::Simulate(args) => simulate::run(args),
+        Command::Fit(args) => Ok(if fit::run(args)? { Outcome::Done } else { Outcome::NotConverged }),
+        Command::Simulate(args) => simulate::run(args).map(|()| Outcome::Done),
     }
 }
 

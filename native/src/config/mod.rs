@@ -3,6 +3,7 @@
 
 mod analyzer;
 mod error;
+mod fit;
 mod node;
 mod parameters;
 
@@ -10,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 pub use analyzer::AnalyzerParameters;
 pub use error::ConfigError;
+pub use fit::{FitAngles, FitSettings, NlsqOptions};
 pub use node::Node;
 pub use parameters::{ParamSetting, ParameterSettings};
 
@@ -47,6 +49,8 @@ pub struct Config {
     pub analyzer: AnalyzerParameters,
     /// `parameters` / `initial_parameters` over the registry.
     pub parameters: ParameterSettings,
+    /// `experimental_data`, `phi_filtering`, `optimization.nlsq`, `output`.
+    pub fit: FitSettings,
     /// Remarks for the user (unknown keys …).
     pub warnings: Warnings,
     /// The whole document, for sections read by later stages.
@@ -80,10 +84,12 @@ impl Config {
         }
         let analyzer = AnalyzerParameters::read(&root, &mut warnings)?;
         let parameters = ParameterSettings::read(&root, &mut warnings)?;
+        let fit = FitSettings::read(&root, &mut warnings)?;
         Ok(Self {
             path: path.to_path_buf(),
             analyzer,
             parameters,
+            fit,
             warnings,
             document,
         })

@@ -46,3 +46,92 @@ pub fn write_npz(path: &Path, stack: &C2Stack) -> Result<(), IoError> {
         Ok(())
     })
 }
+
+/// An array of any float dtype from a `.npy` stream, as float64 with its shape.
+fn read_any_npy<R: std::io::Read + std::io::Seek>(
+    mut reader: R,
+) -> Result<(Vec<usize>, Vec<f64>), String> {
+    use ndarray::ArrayD;
+    use ndarray_npy::ReadNpyExt;
+    let start = reader.stream_position().map_err(|e| e.to_string())?;
+    match ArrayD::<f64>::read_npy(&mut reader) {
+        Ok(a) => Ok((a.shape().to_vec(), a.iter().copied().collect())),
+        Err(first) => {
+            reader.seek(std::io::SeekFrom::Start(start)).map_err(|e| e.to_string())?;
+            ArrayD::<f32>::read_npy(&mut reader)
+                .map(|a| (a.shape().to_vec(), a.iter().map(|&v| f64::from(v)).collect()))
+                .map_err(|_| format!("expected a float64 or float32 array: {first}"))
+        }
+    }
+}
+
+fn stack_from_arrays(
+    path: &Path,
+    (shape, c2): (Vec<usize>, Vec<f64>),
+    q: Option<Vec<f64>>,
+    phi: Option<Vec<f64>>,
+    t: Option<Vec<f64>>,
+    layout: &'static str,
+) -> Result<crate::io::RawStack, IoError> {
+    let (k, n) = match shape.as_slice() {
+        [a, b] if a == b && *a > 0 => (1, *a),
+        [k, a, b] if a == b && *a > 0 => (*k, *a),
+        _ => {
+            return Err(IoError::dataset(
+                path,
+                "c2",
+                format!("expected a square (N, N) or (n, N, N) array, found shape {shape:?}"),
+            ));
+        }
+    };
+    let per = |v: Option<Vec<f64>>| -> Vec<Option<f64>> {
+        match v {
+            Some(v) if v.len() == k => v.into_iter().map(Some).collect(),
+            Some(v) if !v.is_empty() => vec![Some(v[0]); k],
+            _ => vec![None; k],
+        }
+    };
+    Ok(crate::io::RawStack {
+        c2,
+        n,
+        q: per(q),
+        phi: per(phi),
+        t,
+        frame_time: None,
+        layout,
+        notes: Vec::new(),
+    })
+}
+
+/// Reads a `.npy` holding c2 alone.
+pub fn read_npy(path: &Path) -> Result<crate::io::RawStack, IoError> {
+    let file = File::open(path).map_err(|e| IoError::file(path, e))?;
+    let arrays = read_any_npy(std::io::BufReader::new(file)).map_err(|e| IoError::file(path, e))?;
+    stack_from_arrays(path, arrays, None, None, None, "npy")
+}
+
+/// Reads a `.npz` with arrays `c2` and optional `t`, `q`, `phi`.
+pub fn read_npz(path: &Path) -> Result<crate::io::RawStack, IoError> {
+    use std::io::Read;
+    let file = File::open(path).map_err(|e| IoError::file(path, e))?;
+    let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file))
+        .map_err(|e| IoError::file(path, format!("not a readable .npz archive: {e}")))?;
+    let mut get = |name: &str| -> Result<Option<(Vec<usize>, Vec<f64>)>, IoError> {
+        let entry = format!("{name}.npy");
+        let mut f = match zip.by_name(&entry) {
+            Ok(f) => f,
+            Err(zip::result::ZipError::FileNotFound) => return Ok(None),
+            Err(e) => return Err(IoError::dataset(path, name, e)),
+        };
+        let mut buf = Vec::new();
+        f.read_to_end(&mut buf).map_err(|e| IoError::dataset(path, name, e))?;
+        read_any_npy(std::io::Cursor::new(buf))
+            .map(Some)
+            .map_err(|e| IoError::dataset(path, name, e))
+    };
+    let c2 = get("c2")?.ok_or_else(|| IoError::dataset(path, "c2", "array not found in the archive"))?;
+    let t = get("t")?.map(|a| a.1);
+    let q = get("q")?.map(|a| a.1);
+    let phi = get("phi")?.map(|a| a.1);
+    stack_from_arrays(path, c2, q, phi, t, "npz")
+}

@@ -1,5 +1,7 @@
 //! HDF5 files: the layouts of spec data-format.md §3.
 
+mod read;
 mod write;
 
+pub use read::read_hdf5;
 pub use write::{write_aps_u, write_flat};

@@ -1,0 +1,347 @@
+//! `heterodyne fit`: read a data file and a config, fit all selected angles jointly (or
+//! one by one) by NLSQ, and write `result.json`, `fit.npz` and plots into the output
+//! directory — all of them or none.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use heterodyne_core::model::params::{N_PHYSICS, PHYSICS};
+use heterodyne_core::model::HeterodyneModel;
+use heterodyne_core::nlsq::{
+    self, FitProblem, NlsqReport, NlsqSettings, PhysicsStart, ScalingInputs,
+    ScalingLayout, Strategy,
+};
+use serde_json::{Value, json};
+
+use super::progress::Progress;
+use crate::config::{Config, FitAngles};
+use crate::io::{self, Staging, plots, results};
+use crate::prepare::{Prepared, prepare};
+
+/// Memory strategy on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StrategyArg {
+    /// By size against available memory.
+    Auto,
+    /// Whole Jacobian in memory.
+    Dense,
+    /// Blocks of chunk_size cells.
+    Chunked,
+    /// One row at a time.
+    Streaming,
+}
+
+/// Arguments of `heterodyne fit`.
+#[derive(Debug, Args)]
+pub struct FitArgs {
+    /// YAML config (the reference's schema).
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Data file (default: experimental_data.file_path).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Output directory (default: output.output_dir, else ./output).
+    #[arg(long)]
+    pub output_dir: Option<PathBuf>,
+    /// Angles to fit, degrees (default: config, else every angle in the file).
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
+    pub phi: Option<Vec<f64>>,
+    /// Memory strategy (default: optimization.nlsq.strategy, else auto).
+    #[arg(long, value_enum)]
+    pub strategy: Option<StrategyArg>,
+    /// Worker threads (0: all cores; default: optimization.nlsq.threads).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Latin-hypercube multistart with N starts (overrides the config).
+    #[arg(long, value_name = "N")]
+    pub multistart: Option<usize>,
+    /// No progress bar and no table.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Skip the PNG plots.
+    #[arg(long)]
+    pub no_plots: bool,
+}
+
+/// Exit status of a fit that ran but did not converge (results are still written).
+pub const NOT_CONVERGED: u8 = 3;
+
+/// Resolves a data path: as given when it exists relative to the working directory,
+/// else relative to the config's directory.
+pub(crate) fn resolve_data_path(given: &Path, config: &Path) -> PathBuf {
+    if given.is_absolute() || given.exists() {
+        return given.to_path_buf();
+    }
+    match config.parent() {
+        Some(dir) if dir.join(given).exists() => dir.join(given),
+        _ => given.to_path_buf(),
+    }
+}
+
+/// Reads the config and the data and applies the selection.
+pub(crate) fn load(
+    config_path: &Path,
+    data: Option<&Path>,
+    phi: Option<&[f64]>,
+    quiet: bool,
+) -> anyhow::Result<(Config, PathBuf, io::RawStack, Prepared)> {
+    let config = Config::load(config_path)?;
+    if !quiet {
+        for w in &config.warnings {
+            eprintln!("warning: {}: {w}", config.path.display());
+        }
+    }
+    let data_path = match data.map(Path::to_path_buf).or_else(|| config.fit.data_file.clone()) {
+        Some(p) => resolve_data_path(&p, config_path),
+        None => bail!(
+            "{}: experimental_data.file_path: no data file (give it in the config or with --data)",
+            config_path.display()
+        ),
+    };
+    let raw = io::read_data(&data_path)?;
+    let prepared = prepare(&data_path, &raw, &config.analyzer, &config.fit, phi)?;
+    if !quiet {
+        for note in &prepared.notes {
+            eprintln!("note: {}: {note}", data_path.display());
+        }
+    }
+    Ok((config, data_path, raw, prepared))
+}
+
+/// Memory the fit may plan for: half of what the OS reports available.
+fn memory_budget() -> usize {
+    let available = std::fs::read_to_string("/proc/meminfo").ok().and_then(|s| {
+        s.lines()
+            .find(|l| l.starts_with("MemAvailable:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<usize>().ok())
+            .map(|kb| kb * 1024)
+    });
+    available.unwrap_or(4 << 30) / 2
+}
+
+fn physics_start(config: &Config) -> PhysicsStart {
+    let ps = &config.parameters.physics;
+    let mut vary = [true; N_PHYSICS];
+    let mut lo = [0.0; N_PHYSICS];
+    let mut hi = [0.0; N_PHYSICS];
+    for k in 0..N_PHYSICS {
+        vary[k] = ps[k].vary;
+        lo[k] = ps[k].min;
+        hi[k] = ps[k].max;
+    }
+    PhysicsStart {
+        values: config.parameters.values(),
+        vary,
+        lo,
+        hi,
+    }
+}
+
+/// One fit of `c2` (angles `phi`) with the config's settings.
+#[allow(clippy::too_many_arguments)]
+fn fit_one(
+    config: &Config,
+    c2: &[f64],
+    n: usize,
+    phi: &[f64],
+    settings: &NlsqSettings,
+    pool: &rayon::ThreadPool,
+    par: heterodyne_core::exec::Par,
+    progress: &Progress,
+) -> anyhow::Result<(HeterodyneModel, NlsqReport)> {
+    let mut grid = config.analyzer.grid()?;
+    grid.n = n;
+    let model = HeterodyneModel::new(grid, config.analyzer.wavevector_q, phi.to_vec())?;
+    let t = grid.times();
+    let o = &config.fit.nlsq;
+    let layout = ScalingLayout::new(
+        o.per_angle_mode,
+        &ScalingInputs {
+            phi,
+            c2,
+            n,
+            t: &t,
+            contrast: config.parameters.contrast.value,
+            offset: config.parameters.offset.value,
+            fourier_order: o.fourier_order,
+            constant_scaling_threshold: o.constant_scaling_threshold,
+        },
+    );
+    let problem = FitProblem::new(model.clone(), c2, None, o.support, physics_start(config), layout)
+        .with_context(|| format!("{}", config.path.display()))?;
+    let report = pool.install(|| nlsq::fit(&problem, settings, par, progress))?;
+    Ok((model, report))
+}
+
+fn print_table(report: &NlsqReport, phi: &[f64]) {
+    let v = report.physics.to_array();
+    println!("{:<16} {:>14} {:>12}", "parameter", "value", "std_error");
+    for (k, spec) in PHYSICS.iter().enumerate() {
+        let se = match report.physics_std[k] {
+            Some(s) => format!("{s:.4e}"),
+            None => "—".to_string(),
+        };
+        println!("{:<16} {:>14.6} {:>12}", spec.name, v[k], se);
+    }
+    for (a, p) in phi.iter().enumerate() {
+        println!(
+            "φ = {p:>7.2}°   contrast {:.5}  offset {:.5}",
+            report.scaling.contrast[a], report.scaling.offset[a]
+        );
+    }
+    println!(
+        "χ² = {:.6e}  reduced χ² = {:.4e}  (far-lag {:.4})  iterations {}  {}",
+        report.chi2, report.reduced_chi2, report.reduced_chi2_far_lag, report.iterations, report.message
+    );
+}
+
+/// Runs the command; `Ok(true)` when every fit converged.
+pub fn run(args: FitArgs) -> anyhow::Result<bool> {
+    let start = Instant::now();
+    let (config, data_path, raw, data) = load(&args.config, args.data.as_deref(), args.phi.as_deref(), args.quiet)?;
+    let t_loaded = start.elapsed().as_secs_f64();
+    let o = &config.fit.nlsq;
+    let strategy = match args.strategy {
+        Some(StrategyArg::Auto) => Strategy::Auto,
+        Some(StrategyArg::Dense) => Strategy::Dense,
+        Some(StrategyArg::Chunked) => Strategy::Chunked,
+        Some(StrategyArg::Streaming) => Strategy::Streaming,
+        None => o.strategy,
+    };
+    let multistart_n = match args.multistart {
+        Some(n) => n,
+        None if o.multistart => o.multistart_n,
+        None => 0,
+    };
+    let settings = NlsqSettings {
+        tolerances: o.tolerances,
+        strategy,
+        chunk_size: o.chunk_size,
+        memory_budget_bytes: memory_budget(),
+        multistart_n,
+        seed: o.seed,
+    };
+    let (pool, par) = super::thread_pool(args.threads.unwrap_or(o.threads))?;
+    let n = data.n;
+    let nn = n * n;
+    let progress = Progress::new("fit", args.quiet);
+    let groups: Vec<Vec<usize>> = match o.fit_angles {
+        FitAngles::Joint => vec![(0..data.phi.len()).collect()],
+        FitAngles::Separate => (0..data.phi.len()).map(|a| vec![a]).collect(),
+    };
+    let mut fits = Vec::new();
+    for group in &groups {
+        let c2: Vec<f64> = group.iter().flat_map(|&a| data.c2[a * nn..(a + 1) * nn].iter().copied()).collect();
+        let phi: Vec<f64> = group.iter().map(|&a| data.phi[a]).collect();
+        let (model, report) = fit_one(&config, &c2, n, &phi, &settings, &pool, par, &progress)?;
+        fits.push((phi, model, report));
+    }
+    progress.finish();
+    let t_fitted = start.elapsed().as_secs_f64();
+
+    // Fitted matrices in data order.
+    let mut c2_fit = vec![0.0; data.c2.len()];
+    for (group, (_, model, report)) in groups.iter().zip(&fits) {
+        let m = pool.install(|| model.c2(&report.physics, &report.scaling, par))?;
+        for (k, &a) in group.iter().enumerate() {
+            c2_fit[a * nn..(a + 1) * nn].copy_from_slice(&m[k * nn..(k + 1) * nn]);
+        }
+    }
+    let grid = fits[0].1.grid().to_owned();
+    let t = grid.times();
+    let output_dir = args
+        .output_dir
+        .clone()
+        .or_else(|| config.fit.output_dir.clone())
+        .unwrap_or_else(|| PathBuf::from("output"));
+    let staging = Staging::new(&output_dir)?;
+    let bounds: Vec<(f64, f64, bool)> =
+        config.parameters.physics.iter().map(|p| (p.min, p.max, p.vary)).collect();
+    let converged = fits.iter().all(|f| f.2.converged);
+    let chi2: f64 = fits.iter().map(|f| f.2.chi2).sum();
+    let fit_json: Value = match o.fit_angles {
+        FitAngles::Joint => results::report_json(&fits[0].2, &fits[0].0, &bounds),
+        FitAngles::Separate => {
+            let mut v = results::report_json(&fits[0].2, &fits[0].0, &bounds);
+            v["angles"] = Value::Array(
+                fits.iter()
+                    .map(|(phi, _, r)| {
+                        let mut j = results::report_json(r, phi, &bounds);
+                        j["phi"] = json!(phi[0]);
+                        j
+                    })
+                    .collect(),
+            );
+            v["chi2"] = json!(chi2);
+            v["converged"] = json!(converged);
+            v
+        }
+    };
+    let mut result = json!({
+        "software": {"name": "heterodyne-rs", "version": env!("CARGO_PKG_VERSION")},
+        "method": "nlsq",
+        "fit_angles": match o.fit_angles { FitAngles::Joint => "joint", FitAngles::Separate => "separate" },
+        "data_file": data_path.display().to_string(),
+        "layout": raw.layout,
+        "q": config.analyzer.wavevector_q,
+        "dt": config.analyzer.dt,
+        "frames": [config.analyzer.start_frame, config.analyzer.end_frame],
+        "time_origin": match config.analyzer.time_origin {
+            heterodyne_core::model::TimeOrigin::Window => "window",
+            heterodyne_core::model::TimeOrigin::Absolute => "absolute",
+        },
+        "phi": data.phi,
+        "notes": data.notes,
+        "config": config.document,
+    });
+    if let (Value::Object(r), Value::Object(f)) = (&mut result, fit_json) {
+        r.extend(f);
+    }
+    results::write_fit_npz(&staging.path("fit.npz"), n, &data.c2, &c2_fit, &t, &data.phi, config.analyzer.wavevector_q)?;
+    let mut plot_warning = None;
+    if !args.no_plots {
+        for (a, phi) in data.phi.iter().enumerate() {
+            let (d, f) = (&data.c2[a * nn..(a + 1) * nn], &c2_fit[a * nn..(a + 1) * nn]);
+            let tag = format!("phi_{phi:+07.2}");
+            let outcome = plots::plot_fit_heatmaps(&staging.path(&format!("c2_{tag}.png")), *phi, n, &t, d, f)
+                .and_then(|_| plots::plot_cuts(&staging.path(&format!("cuts_{tag}.png")), *phi, n, &t, d, f));
+            if let Err(e) = outcome {
+                plot_warning = Some(format!("plots skipped: {e}"));
+                break;
+            }
+        }
+    }
+    let wall = start.elapsed().as_secs_f64();
+    result["wall_time_seconds"] = json!(wall);
+    result["timings"] = json!({
+        "load_seconds": t_loaded,
+        "fit_seconds": t_fitted - t_loaded,
+        "write_seconds": wall - t_fitted,
+    });
+    if let Some(w) = &plot_warning {
+        if let Some(list) = result["warnings"].as_array_mut() {
+            list.push(json!(w));
+        }
+    }
+    results::write_json(&staging.path("result.json"), &result)?;
+    staging.commit()?;
+    if !args.quiet {
+        if let Some(w) = plot_warning {
+            eprintln!("warning: {w}");
+        }
+        for w in fits.iter().flat_map(|f| f.2.warnings.iter()) {
+            eprintln!("warning: {w}");
+        }
+        for (phi, _, report) in &fits {
+            if fits.len() > 1 {
+                println!("--- φ = {}°", phi[0]);
+            }
+            print_table(report, phi);
+        }
+        println!("results in {} ({wall:.2} s)", output_dir.display());
+    }
+    Ok(converged)
+}
