@@ -33,7 +33,8 @@ pub fn prepare(
 ) -> Result<Prepared, IoError> {
     let err = |e: heterodyne_core::Error| IoError::file(path, e);
     let mut notes = raw.notes.clone();
-    let (trimmed, n) = trim_frames(&raw.c2, raw.n, analyzer.start_frame, analyzer.end_frame).map_err(err)?;
+    let (trimmed, n) =
+        trim_frames(&raw.c2, raw.n, analyzer.start_frame, analyzer.end_frame).map_err(err)?;
     let q = analyzer.wavevector_q;
     let tolerance = fit.q_tolerance.unwrap_or(0.1 * q);
     let candidates = select_q(&raw.q, q, tolerance).map_err(err)?;
@@ -47,7 +48,10 @@ pub fn prepare(
         false => {
             return Err(IoError::file(
                 path,
-                format!("{} matrices at this q but the file gives no angles for them", candidates.len()),
+                format!(
+                    "{} matrices at this q but the file gives no angles for them",
+                    candidates.len()
+                ),
             ));
         }
     };

@@ -8,10 +8,16 @@ use crate::error::{Error, Result};
 /// `c2`; returns the new stack and size.
 pub fn trim_frames(c2: &[f64], n: usize, start: usize, end: usize) -> Result<(Vec<f64>, usize)> {
     if start < 1 {
-        return Err(Error::invalid("start_frame", format!("must be ≥ 1 (frames are 1-based), got {start}")));
+        return Err(Error::invalid(
+            "start_frame",
+            format!("must be ≥ 1 (frames are 1-based), got {start}"),
+        ));
     }
     if end < start {
-        return Err(Error::invalid("end_frame", format!("{end} is before start_frame {start}")));
+        return Err(Error::invalid(
+            "end_frame",
+            format!("{end} is before start_frame {start}"),
+        ));
     }
     if end > n {
         return Err(Error::invalid(
@@ -82,7 +88,11 @@ pub struct AngleChoice {
 }
 
 /// Picks matrices among `candidates` (with angles `phi`, degrees) for `request`.
-pub fn select_angles(candidates: &[usize], phi: &[f64], request: &AngleRequest) -> Result<AngleChoice> {
+pub fn select_angles(
+    candidates: &[usize],
+    phi: &[f64],
+    request: &AngleRequest,
+) -> Result<AngleChoice> {
     let cand_phi: Vec<f64> = candidates.iter().map(|&k| phi[k]).collect();
     let mut notes = Vec::new();
     let mut pick: Vec<usize> = match request {
@@ -94,7 +104,10 @@ pub fn select_angles(candidates: &[usize], phi: &[f64], request: &AngleRequest) 
                     .ok_or_else(|| Error::invalid("phi_angles", "the data hold no matrix"))?;
                 let dist = circular_distance(cand_phi[i], w);
                 if dist > 1e-9 {
-                    notes.push(format!("requested φ = {w}° uses the matrix at φ = {}° ({dist:.3}° away)", cand_phi[i]));
+                    notes.push(format!(
+                        "requested φ = {w}° uses the matrix at φ = {}° ({dist:.3}° away)",
+                        cand_phi[i]
+                    ));
                 }
                 v.push(i);
             }
@@ -104,7 +117,10 @@ pub fn select_angles(candidates: &[usize], phi: &[f64], request: &AngleRequest) 
             let hit = filter_angles(&cand_phi, ranges);
             if hit.is_empty() {
                 if *fallback {
-                    notes.push("phi_filtering matched no angle: using all angles (fallback_to_all_angles)".into());
+                    notes.push(
+                        "phi_filtering matched no angle: using all angles (fallback_to_all_angles)"
+                            .into(),
+                    );
                     (0..candidates.len()).collect()
                 } else {
                     return Err(Error::invalid(

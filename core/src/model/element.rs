@@ -56,6 +56,20 @@ pub fn c2_element(f: &TimeFactors, q2: f64, a: &AngleTerms, i: usize, j: usize) 
     let (hr, _, _) = half_transport(q2, f.c_r[j] - f.c_r[i]);
     let (hs, _, _) = half_transport(q2, f.c_s[j] - f.c_s[i]);
     let phase = a.k * (f.c_v[j] - f.c_v[i]);
+    c2_value_from(f, a, i, j, hr, hs, phase.cos())
+}
+
+/// c2 at (i, j) from its half-transport factors and the cosine of its phase.
+#[inline]
+pub fn c2_value_from(
+    f: &TimeFactors,
+    a: &AngleTerms,
+    i: usize,
+    j: usize,
+    hr: f64,
+    hs: f64,
+    cos: f64,
+) -> f64 {
     let (fs_i, fs_j) = (f.f_s[i], f.f_s[j]);
     let (fr_i, fr_j) = (1.0 - fs_i, 1.0 - fs_j);
     let big_fr = fr_i * fr_j;
@@ -63,10 +77,49 @@ pub fn c2_element(f: &TimeFactors, q2: f64, a: &AngleTerms, i: usize, j: usize) 
     let big_fx = (fr_i * fs_i) * (fr_j * fs_j);
     let reference = big_fr * big_fr * (hr * hr);
     let sample = big_fs * big_fs * (hs * hs);
-    let cross = 2.0 * big_fx * hr * hs * phase.cos();
+    let cross = 2.0 * big_fx * hr * hs * cos;
     let norm = (fs_i * fs_i + fr_i * fr_i) * (fs_j * fs_j + fr_j * fr_j);
     let norm = if norm > NORM_FLOOR { norm } else { NORM_FLOOR };
     a.offset + a.contrast * ((reference + sample + cross) / norm)
+}
+
+/// The transcendental part of one element: half-transport factors, phase, and the
+/// derivatives of the half-transport exponents with respect to the integral increments.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CellPrimitives {
+    /// `exp(−q²·I_r/2)`.
+    pub hr: f64,
+    /// `exp(−q²·I_s/2)`.
+    pub hs: f64,
+    /// cos of the phase `k·(C_v[j] − C_v[i])`.
+    pub cos: f64,
+    /// sin of the phase.
+    pub sin: f64,
+    /// ∂(−q²·I_r/2)/∂(C_r[j] − C_r[i]).
+    pub dar_dx: f64,
+    /// ∂(−q²·I_s/2)/∂(C_s[j] − C_s[i]).
+    pub das_dx: f64,
+}
+
+impl CellPrimitives {
+    /// Evaluated directly at (i, j).
+    #[inline]
+    pub fn direct(f: &TimeFactors, q2: f64, a: &AngleTerms, i: usize, j: usize) -> Self {
+        let xr = f.c_r[j] - f.c_r[i];
+        let xs = f.c_s[j] - f.c_s[i];
+        let (hr, ir, clip_r) = half_transport(q2, xr);
+        let (hs, is, clip_s) = half_transport(q2, xs);
+        let (sin, cos) = (a.k * (f.c_v[j] - f.c_v[i])).sin_cos();
+        // Zero where the clip holds the exponent.
+        Self {
+            hr,
+            hs,
+            cos,
+            sin,
+            dar_dx: if clip_r { 0.0 } else { -0.5 * q2 * xr / ir },
+            das_dx: if clip_s { 0.0 } else { -0.5 * q2 * xs / is },
+        }
+    }
 }
 
 /// c2 at (i, j) for one angle, and its gradient written into `grad` in the order of
@@ -81,16 +134,29 @@ pub fn c2_element_grad(
     j: usize,
     grad: &mut [f64; GRAD_LEN],
 ) -> f64 {
-    let xr = f.c_r[j] - f.c_r[i];
-    let xs = f.c_s[j] - f.c_s[i];
-    let (hr, ir, clip_r) = half_transport(q2, xr);
-    let (hs, is, clip_s) = half_transport(q2, xs);
-    // ∂(−q² I/2)/∂x with I = smooth_abs(x); zero where the clip holds the exponent.
-    let dar_dx = if clip_r { 0.0 } else { -0.5 * q2 * xr / ir };
-    let das_dx = if clip_s { 0.0 } else { -0.5 * q2 * xs / is };
-    let v = f.c_v[j] - f.c_v[i];
-    let (sin_p, cos_p) = (a.k * v).sin_cos();
+    c2_grad_from(f, d, a, i, j, &CellPrimitives::direct(f, q2, a, i, j), grad)
+}
 
+/// The value and gradient of element (i, j) from its primitives (the chain rule).
+#[inline]
+pub fn c2_grad_from(
+    f: &TimeFactors,
+    d: &FactorDerivs,
+    a: &AngleTerms,
+    i: usize,
+    j: usize,
+    p: &CellPrimitives,
+    grad: &mut [f64; GRAD_LEN],
+) -> f64 {
+    let CellPrimitives {
+        hr,
+        hs,
+        cos: cos_p,
+        sin: sin_p,
+        dar_dx,
+        das_dx,
+    } = *p;
+    let v = f.c_v[j] - f.c_v[i];
     let (fs_i, fs_j) = (f.f_s[i], f.f_s[j]);
     let (fr_i, fr_j) = (1.0 - fs_i, 1.0 - fs_j);
     let (h_rr, h_ss, h_rs) = (hr * hr, hs * hs, hr * hs);

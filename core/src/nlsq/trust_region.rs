@@ -11,7 +11,7 @@ use nalgebra::{DMatrix, DVector};
 use crate::error::{Error, Result};
 use crate::exec::{Event, Flow, Observer, Par};
 
-use super::normal::{Normal, chi2_per_angle, normal_equations};
+use super::normal::{Normal, normal_equations};
 use super::problem::FitProblem;
 use super::strategy::Strategy;
 
@@ -182,7 +182,10 @@ pub fn levenberg_marquardt(
             }
             let lin: f64 = g.iter().zip(&delta).map(|(a, b)| a * b).sum();
             let predicted = -(2.0 * lin + quad);
-            let trial_chi2: f64 = chi2_per_angle(problem, &trial, par).iter().sum();
+            // Most steps are accepted, so the trial point gets its full normal equations
+            // at once (reused on acceptance) rather than a χ²-only pass first.
+            let trial_normal = normal_equations(problem, &trial, strategy, chunk_size, par);
+            let trial_chi2 = trial_normal.chi2();
             evaluations += 1;
             let actual = chi2 - trial_chi2;
             let rho = if predicted > 0.0 {
@@ -205,9 +208,8 @@ pub fn levenberg_marquardt(
             if trial_chi2.is_finite() && rho > 1e-4 {
                 let old = chi2;
                 x = trial;
-                normal = normal_equations(problem, &x, strategy, chunk_size, par);
+                normal = trial_normal;
                 chi2 = normal.chi2();
-                evaluations += 1;
                 iterations += 1;
                 lambda *= (1.0 - (2.0 * rho - 1.0).powi(3)).max(1.0 / 3.0);
                 nu = 2.0;

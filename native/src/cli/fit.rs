@@ -7,11 +7,11 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
-use heterodyne_core::model::params::{N_PHYSICS, PHYSICS};
 use heterodyne_core::model::HeterodyneModel;
+use heterodyne_core::model::params::{N_PHYSICS, PHYSICS};
 use heterodyne_core::nlsq::{
-    self, FitProblem, NlsqReport, NlsqSettings, PhysicsStart, ScalingInputs,
-    ScalingLayout, Strategy,
+    self, FitProblem, NlsqReport, NlsqSettings, PhysicsStart, ScalingInputs, ScalingLayout,
+    Strategy,
 };
 use serde_json::{Value, json};
 
@@ -93,7 +93,10 @@ pub(crate) fn load(
             eprintln!("warning: {}: {w}", config.path.display());
         }
     }
-    let data_path = match data.map(Path::to_path_buf).or_else(|| config.fit.data_file.clone()) {
+    let data_path = match data
+        .map(Path::to_path_buf)
+        .or_else(|| config.fit.data_file.clone())
+    {
         Some(p) => resolve_data_path(&p, config_path),
         None => bail!(
             "{}: experimental_data.file_path: no data file (give it in the config or with --data)",
@@ -170,8 +173,15 @@ fn fit_one(
             constant_scaling_threshold: o.constant_scaling_threshold,
         },
     );
-    let problem = FitProblem::new(model.clone(), c2, None, o.support, physics_start(config), layout)
-        .with_context(|| format!("{}", config.path.display()))?;
+    let problem = FitProblem::new(
+        model.clone(),
+        c2,
+        None,
+        o.support,
+        physics_start(config),
+        layout,
+    )
+    .with_context(|| format!("{}", config.path.display()))?;
     let report = pool.install(|| nlsq::fit(&problem, settings, par, progress))?;
     Ok((model, report))
 }
@@ -194,14 +204,23 @@ fn print_table(report: &NlsqReport, phi: &[f64]) {
     }
     println!(
         "χ² = {:.6e}  reduced χ² = {:.4e}  (far-lag {:.4})  iterations {}  {}",
-        report.chi2, report.reduced_chi2, report.reduced_chi2_far_lag, report.iterations, report.message
+        report.chi2,
+        report.reduced_chi2,
+        report.reduced_chi2_far_lag,
+        report.iterations,
+        report.message
     );
 }
 
 /// Runs the command; `Ok(true)` when every fit converged.
 pub fn run(args: FitArgs) -> anyhow::Result<bool> {
     let start = Instant::now();
-    let (config, data_path, raw, data) = load(&args.config, args.data.as_deref(), args.phi.as_deref(), args.quiet)?;
+    let (config, data_path, raw, data) = load(
+        &args.config,
+        args.data.as_deref(),
+        args.phi.as_deref(),
+        args.quiet,
+    )?;
     let t_loaded = start.elapsed().as_secs_f64();
     let o = &config.fit.nlsq;
     let strategy = match args.strategy {
@@ -234,7 +253,10 @@ pub fn run(args: FitArgs) -> anyhow::Result<bool> {
     };
     let mut fits = Vec::new();
     for group in &groups {
-        let c2: Vec<f64> = group.iter().flat_map(|&a| data.c2[a * nn..(a + 1) * nn].iter().copied()).collect();
+        let c2: Vec<f64> = group
+            .iter()
+            .flat_map(|&a| data.c2[a * nn..(a + 1) * nn].iter().copied())
+            .collect();
         let phi: Vec<f64> = group.iter().map(|&a| data.phi[a]).collect();
         let (model, report) = fit_one(&config, &c2, n, &phi, &settings, &pool, par, &progress)?;
         fits.push((phi, model, report));
@@ -258,8 +280,12 @@ pub fn run(args: FitArgs) -> anyhow::Result<bool> {
         .or_else(|| config.fit.output_dir.clone())
         .unwrap_or_else(|| PathBuf::from("output"));
     let staging = Staging::new(&output_dir)?;
-    let bounds: Vec<(f64, f64, bool)> =
-        config.parameters.physics.iter().map(|p| (p.min, p.max, p.vary)).collect();
+    let bounds: Vec<(f64, f64, bool)> = config
+        .parameters
+        .physics
+        .iter()
+        .map(|p| (p.min, p.max, p.vary))
+        .collect();
     let converged = fits.iter().all(|f| f.2.converged);
     let chi2: f64 = fits.iter().map(|f| f.2.chi2).sum();
     let fit_json: Value = match o.fit_angles {
@@ -300,14 +326,34 @@ pub fn run(args: FitArgs) -> anyhow::Result<bool> {
     if let (Value::Object(r), Value::Object(f)) = (&mut result, fit_json) {
         r.extend(f);
     }
-    results::write_fit_npz(&staging.path("fit.npz"), n, &data.c2, &c2_fit, &t, &data.phi, config.analyzer.wavevector_q)?;
+    results::write_fit_npz(
+        &staging.path("fit.npz"),
+        n,
+        &data.c2,
+        &c2_fit,
+        &t,
+        &data.phi,
+        config.analyzer.wavevector_q,
+    )?;
     let mut plot_warning = None;
     if !args.no_plots {
         for (a, phi) in data.phi.iter().enumerate() {
-            let (d, f) = (&data.c2[a * nn..(a + 1) * nn], &c2_fit[a * nn..(a + 1) * nn]);
+            let (d, f) = (
+                &data.c2[a * nn..(a + 1) * nn],
+                &c2_fit[a * nn..(a + 1) * nn],
+            );
             let tag = format!("phi_{phi:+07.2}");
-            let outcome = plots::plot_fit_heatmaps(&staging.path(&format!("c2_{tag}.png")), *phi, n, &t, d, f)
-                .and_then(|_| plots::plot_cuts(&staging.path(&format!("cuts_{tag}.png")), *phi, n, &t, d, f));
+            let outcome = plots::plot_fit_heatmaps(
+                &staging.path(&format!("c2_{tag}.png")),
+                *phi,
+                n,
+                &t,
+                d,
+                f,
+            )
+            .and_then(|_| {
+                plots::plot_cuts(&staging.path(&format!("cuts_{tag}.png")), *phi, n, &t, d, f)
+            });
             if let Err(e) = outcome {
                 plot_warning = Some(format!("plots skipped: {e}"));
                 break;
@@ -321,10 +367,8 @@ pub fn run(args: FitArgs) -> anyhow::Result<bool> {
         "fit_seconds": t_fitted - t_loaded,
         "write_seconds": wall - t_fitted,
     });
-    if let Some(w) = &plot_warning {
-        if let Some(list) = result["warnings"].as_array_mut() {
-            list.push(json!(w));
-        }
+    if let (Some(w), Some(list)) = (&plot_warning, result["warnings"].as_array_mut()) {
+        list.push(json!(w));
     }
     results::write_json(&staging.path("result.json"), &result)?;
     staging.commit()?;

@@ -39,7 +39,11 @@ pub enum Outcome {
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
-        Command::Fit(args) => Ok(if fit::run(args)? { Outcome::Done } else { Outcome::NotConverged }),
+        Command::Fit(args) => Ok(if fit::run(args)? {
+            Outcome::Done
+        } else {
+            Outcome::NotConverged
+        }),
         Command::Simulate(args) => simulate::run(args).map(|()| Outcome::Done),
     }
 }

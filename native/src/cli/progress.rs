@@ -38,7 +38,8 @@ impl Observer for Progress {
     fn on(&self, event: &Event) -> Flow {
         match event {
             Event::Iteration { iteration, cost } => {
-                self.bar.set_message(format!("iteration {iteration}  χ² = {cost:.6e}"));
+                self.bar
+                    .set_message(format!("iteration {iteration}  χ² = {cost:.6e}"));
             }
             Event::PhaseStarted(name) => self.bar.set_message(format!("{name} …")),
             Event::Note(text) if !text.is_empty() => self.bar.println(text),

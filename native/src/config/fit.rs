@@ -168,13 +168,21 @@ fn parse_strategy(n: &Node<'_>) -> Result<Strategy, ConfigError> {
         "dense" => Strategy::Dense,
         "chunked" => Strategy::Chunked,
         "streaming" => Strategy::Streaming,
-        other => return Err(n.error(format!("unknown strategy {other:?} (auto, dense, chunked, streaming)"))),
+        other => {
+            return Err(n.error(format!(
+                "unknown strategy {other:?} (auto, dense, chunked, streaming)"
+            )));
+        }
     })
 }
 
 fn positive(n: &Node<'_>) -> Result<f64, ConfigError> {
     let v = n.f64()?;
-    if v > 0.0 { Ok(v) } else { Err(n.error(format!("must be > 0, got {v}"))) }
+    if v > 0.0 {
+        Ok(v)
+    } else {
+        Err(n.error(format!("must be > 0, got {v}")))
+    }
 }
 
 fn read_nlsq(root: &Node<'_>, warnings: &mut Warnings) -> Result<NlsqOptions, ConfigError> {
@@ -188,7 +196,10 @@ fn read_nlsq(root: &Node<'_>, warnings: &mut Warnings) -> Result<NlsqOptions, Co
         }
     }
     let anti = nl.get("anti_degeneracy");
-    let pick = |name: &str| nl.get(name).or_else(|| anti.as_ref().and_then(|a| a.get(name)));
+    let pick = |name: &str| {
+        nl.get(name)
+            .or_else(|| anti.as_ref().and_then(|a| a.get(name)))
+    };
     if let Some(n) = pick("per_angle_mode") {
         o.per_angle_mode = parse_mode(&n)?;
     }
@@ -240,7 +251,9 @@ fn read_nlsq(root: &Node<'_>, warnings: &mut Warnings) -> Result<NlsqOptions, Co
         o.fit_angles = match n.str()? {
             "joint" => FitAngles::Joint,
             "separate" => FitAngles::Separate,
-            other => return Err(n.error(format!("expected 'joint' or 'separate', found {other:?}"))),
+            other => {
+                return Err(n.error(format!("expected 'joint' or 'separate', found {other:?}")));
+            }
         };
     }
     if let Some(n) = nl.get("skip_first_frame") {
@@ -265,10 +278,19 @@ fn read_phi_filter(root: &Node<'_>) -> Result<Option<(Vec<AngleRange>, bool)>, C
     let Some(pf) = root.get("phi_filtering") else {
         return Ok(None);
     };
-    if !pf.get("enabled").map(|n| n.bool()).transpose()?.unwrap_or(false) {
+    if !pf
+        .get("enabled")
+        .map(|n| n.bool())
+        .transpose()?
+        .unwrap_or(false)
+    {
         return Ok(None);
     }
-    let tolerance = pf.get("tolerance").map(|n| n.f64()).transpose()?.unwrap_or(5.0);
+    let tolerance = pf
+        .get("tolerance")
+        .map(|n| n.f64())
+        .transpose()?
+        .unwrap_or(5.0);
     let fallback = pf
         .get("fallback_to_all_angles")
         .map(|n| n.bool())
@@ -276,7 +298,10 @@ fn read_phi_filter(root: &Node<'_>) -> Result<Option<(Vec<AngleRange>, bool)>, C
         .unwrap_or(true);
     let mut ranges = Vec::new();
     if let Some(list) = pf.get("target_ranges") {
-        let items = list.value.as_array().ok_or_else(|| list.error("expected a list of ranges"))?;
+        let items = list
+            .value
+            .as_array()
+            .ok_or_else(|| list.error("expected a list of ranges"))?;
         for (i, item) in items.iter().enumerate() {
             let n = Node {
                 path: list.path,
@@ -284,8 +309,16 @@ fn read_phi_filter(root: &Node<'_>) -> Result<Option<(Vec<AngleRange>, bool)>, C
                 value: item,
             };
             let range = if item.is_object() {
-                let lo = n.get("min_angle").map(|v| v.f64()).transpose()?.unwrap_or(-10.0);
-                let hi = n.get("max_angle").map(|v| v.f64()).transpose()?.unwrap_or(10.0);
+                let lo = n
+                    .get("min_angle")
+                    .map(|v| v.f64())
+                    .transpose()?
+                    .unwrap_or(-10.0);
+                let hi = n
+                    .get("max_angle")
+                    .map(|v| v.f64())
+                    .transpose()?
+                    .unwrap_or(10.0);
                 AngleRange::Range { lo, hi }
             } else if item.is_array() {
                 match n.f64_list()?.as_slice() {
@@ -293,7 +326,10 @@ fn read_phi_filter(root: &Node<'_>) -> Result<Option<(Vec<AngleRange>, bool)>, C
                     _ => return Err(n.error("expected [min_angle, max_angle]")),
                 }
             } else {
-                AngleRange::Centre { centre: n.f64()?, tolerance }
+                AngleRange::Centre {
+                    centre: n.f64()?,
+                    tolerance,
+                }
             };
             ranges.push(range);
         }

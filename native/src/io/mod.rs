@@ -6,14 +6,14 @@ pub mod hdf5;
 mod npy;
 mod outdir;
 pub mod plots;
-pub mod results;
 mod raw;
+pub mod results;
 mod stack;
 
 pub use atomic::write_atomically;
 pub use error::IoError;
-pub use outdir::Staging;
 pub use npy::{read_npy, read_npz, write_npy, write_npz};
+pub use outdir::Staging;
 pub use raw::{RawStack, rebuild_half_matrix};
 pub use stack::C2Stack;
 

@@ -47,19 +47,27 @@ pub fn write_npz(path: &Path, stack: &C2Stack) -> Result<(), IoError> {
     })
 }
 
+/// An array's shape and its values as float64.
+type Shaped = (Vec<usize>, Vec<f64>);
+
 /// An array of any float dtype from a `.npy` stream, as float64 with its shape.
-fn read_any_npy<R: std::io::Read + std::io::Seek>(
-    mut reader: R,
-) -> Result<(Vec<usize>, Vec<f64>), String> {
+fn read_any_npy<R: std::io::Read + std::io::Seek>(mut reader: R) -> Result<Shaped, String> {
     use ndarray::ArrayD;
     use ndarray_npy::ReadNpyExt;
     let start = reader.stream_position().map_err(|e| e.to_string())?;
     match ArrayD::<f64>::read_npy(&mut reader) {
         Ok(a) => Ok((a.shape().to_vec(), a.iter().copied().collect())),
         Err(first) => {
-            reader.seek(std::io::SeekFrom::Start(start)).map_err(|e| e.to_string())?;
+            reader
+                .seek(std::io::SeekFrom::Start(start))
+                .map_err(|e| e.to_string())?;
             ArrayD::<f32>::read_npy(&mut reader)
-                .map(|a| (a.shape().to_vec(), a.iter().map(|&v| f64::from(v)).collect()))
+                .map(|a| {
+                    (
+                        a.shape().to_vec(),
+                        a.iter().map(|&v| f64::from(v)).collect(),
+                    )
+                })
                 .map_err(|_| format!("expected a float64 or float32 array: {first}"))
         }
     }
@@ -67,7 +75,7 @@ fn read_any_npy<R: std::io::Read + std::io::Seek>(
 
 fn stack_from_arrays(
     path: &Path,
-    (shape, c2): (Vec<usize>, Vec<f64>),
+    (shape, c2): Shaped,
     q: Option<Vec<f64>>,
     phi: Option<Vec<f64>>,
     t: Option<Vec<f64>>,
@@ -116,7 +124,7 @@ pub fn read_npz(path: &Path) -> Result<crate::io::RawStack, IoError> {
     let file = File::open(path).map_err(|e| IoError::file(path, e))?;
     let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file))
         .map_err(|e| IoError::file(path, format!("not a readable .npz archive: {e}")))?;
-    let mut get = |name: &str| -> Result<Option<(Vec<usize>, Vec<f64>)>, IoError> {
+    let mut get = |name: &str| -> Result<Option<Shaped>, IoError> {
         let entry = format!("{name}.npy");
         let mut f = match zip.by_name(&entry) {
             Ok(f) => f,
@@ -124,12 +132,14 @@ pub fn read_npz(path: &Path) -> Result<crate::io::RawStack, IoError> {
             Err(e) => return Err(IoError::dataset(path, name, e)),
         };
         let mut buf = Vec::new();
-        f.read_to_end(&mut buf).map_err(|e| IoError::dataset(path, name, e))?;
+        f.read_to_end(&mut buf)
+            .map_err(|e| IoError::dataset(path, name, e))?;
         read_any_npy(std::io::Cursor::new(buf))
             .map(Some)
             .map_err(|e| IoError::dataset(path, name, e))
     };
-    let c2 = get("c2")?.ok_or_else(|| IoError::dataset(path, "c2", "array not found in the archive"))?;
+    let c2 =
+        get("c2")?.ok_or_else(|| IoError::dataset(path, "c2", "array not found in the archive"))?;
     let t = get("t")?.map(|a| a.1);
     let q = get("q")?.map(|a| a.1);
     let phi = get("phi")?.map(|a| a.1);

@@ -19,15 +19,18 @@ impl Staging {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        std::fs::create_dir_all(&parent)
-            .map_err(|e| IoError::file(target, format!("cannot create {}: {e}", parent.display())))?;
+        std::fs::create_dir_all(&parent).map_err(|e| {
+            IoError::file(target, format!("cannot create {}: {e}", parent.display()))
+        })?;
         if target.exists() && !target.is_dir() {
             return Err(IoError::file(target, "exists and is not a directory"));
         }
         let tmp = tempfile::Builder::new()
             .prefix(".heterodyne-output.")
             .tempdir_in(&parent)
-            .map_err(|e| IoError::file(target, format!("cannot write in {}: {e}", parent.display())))?;
+            .map_err(|e| {
+                IoError::file(target, format!("cannot write in {}: {e}", parent.display()))
+            })?;
         Ok(Self {
             target: target.to_path_buf(),
             tmp,
@@ -47,7 +50,8 @@ impl Staging {
     /// Moves every staged file into the target directory.
     pub fn commit(self) -> Result<(), IoError> {
         std::fs::create_dir_all(&self.target).map_err(|e| IoError::file(&self.target, e))?;
-        let entries = std::fs::read_dir(self.tmp.path()).map_err(|e| IoError::file(&self.target, e))?;
+        let entries =
+            std::fs::read_dir(self.tmp.path()).map_err(|e| IoError::file(&self.target, e))?;
         for entry in entries {
             let entry = entry.map_err(|e| IoError::file(&self.target, e))?;
             let dest = self.target.join(entry.file_name());

@@ -31,7 +31,10 @@ fn ensure_font() -> Result<(), String> {
                     .map_err(|_| format!("{path}: not a usable TrueType font"));
             }
         }
-        Err(format!("no TrueType font found (looked for {})", FONT_CANDIDATES.join(", ")))
+        Err(format!(
+            "no TrueType font found (looked for {})",
+            FONT_CANDIDATES.join(", ")
+        ))
     })
     .clone()
 }
@@ -101,8 +104,11 @@ fn heatmap(
             let c = color((v - lo) / span);
             let x = t0 + xi as f64 * dt_px_x;
             let y = t1 - (yi + 1) as f64 * dt_px_y;
-            plot.draw(&Rectangle::new([(x, y), (x + dt_px_x, y + dt_px_y)], c.filled()))
-                .map_err(e)?;
+            plot.draw(&Rectangle::new(
+                [(x, y), (x + dt_px_x, y + dt_px_y)],
+                c.filled(),
+            ))
+            .map_err(e)?;
         }
     }
     let mut cb = ChartBuilder::on(&bar)
@@ -136,7 +142,9 @@ fn finite_range(values: &[f64]) -> (f64, f64) {
     values
         .iter()
         .filter(|v| v.is_finite())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)))
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        })
 }
 
 /// Colour range of data and fit: robust against the diagonal spike of real data (the
@@ -156,7 +164,14 @@ fn display_range(n: usize, data: &[f64]) -> (f64, f64) {
 }
 
 /// Data, fit and residual heatmaps of one angle.
-pub fn plot_fit_heatmaps(path: &Path, phi: f64, n: usize, t: &[f64], data: &[f64], fit: &[f64]) -> Result<(), String> {
+pub fn plot_fit_heatmaps(
+    path: &Path,
+    phi: f64,
+    n: usize,
+    t: &[f64],
+    data: &[f64],
+    fit: &[f64],
+) -> Result<(), String> {
     ensure_font()?;
     let root = BitMapBackend::new(path, (1560, 520)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
@@ -164,36 +179,96 @@ pub fn plot_fit_heatmaps(path: &Path, phi: f64, n: usize, t: &[f64], data: &[f64
     let range = display_range(n, data);
     let resid: Vec<f64> = data.iter().zip(fit).map(|(d, f)| d - f).collect();
     let rmax = {
-        let mut a: Vec<f64> = (0..n * n).filter(|e| e / n != e % n).map(|e| resid[e].abs()).collect();
+        let mut a: Vec<f64> = (0..n * n)
+            .filter(|e| e / n != e % n)
+            .map(|e| resid[e].abs())
+            .collect();
         a.sort_by(f64::total_cmp);
-        a.get(((a.len().max(1) - 1) as f64 * 0.995) as usize).copied().unwrap_or(1.0).max(1e-12)
+        a.get(((a.len().max(1) - 1) as f64 * 0.995) as usize)
+            .copied()
+            .unwrap_or(1.0)
+            .max(1e-12)
     };
-    heatmap(&panels[0], &format!("data  φ = {phi}°"), n, t, data, range, &viridis)?;
-    heatmap(&panels[1], &format!("fit  φ = {phi}°"), n, t, fit, range, &viridis)?;
-    heatmap(&panels[2], "residual (data − fit)", n, t, &resid, (-rmax, rmax), &|v| diverging(2.0 * v - 1.0))?;
+    heatmap(
+        &panels[0],
+        &format!("data  φ = {phi}°"),
+        n,
+        t,
+        data,
+        range,
+        &viridis,
+    )?;
+    heatmap(
+        &panels[1],
+        &format!("fit  φ = {phi}°"),
+        n,
+        t,
+        fit,
+        range,
+        &viridis,
+    )?;
+    heatmap(
+        &panels[2],
+        "residual (data − fit)",
+        n,
+        t,
+        &resid,
+        (-rmax, rmax),
+        &|v| diverging(2.0 * v - 1.0),
+    )?;
     root.present().map_err(|e| e.to_string())
 }
 
 /// Data heatmap of one angle (no fit).
-pub fn plot_data_heatmap(path: &Path, phi: f64, n: usize, t: &[f64], data: &[f64]) -> Result<(), String> {
+pub fn plot_data_heatmap(
+    path: &Path,
+    phi: f64,
+    n: usize,
+    t: &[f64],
+    data: &[f64],
+) -> Result<(), String> {
     ensure_font()?;
     let root = BitMapBackend::new(path, (600, 520)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
-    heatmap(&root, &format!("c2  φ = {phi}°"), n, t, data, display_range(n, data), &viridis)?;
+    heatmap(
+        &root,
+        &format!("c2  φ = {phi}°"),
+        n,
+        t,
+        data,
+        display_range(n, data),
+        &viridis,
+    )?;
     root.present().map_err(|e| e.to_string())
 }
 
 /// Cuts of one angle: c2(t, t + τ) against t for a few lags τ, and c2 across the
 /// diagonal at mid age, c2(t_m − τ/2, t_m + τ/2) against τ; data as points, fit as lines.
-pub fn plot_cuts(path: &Path, phi: f64, n: usize, t: &[f64], data: &[f64], fit: &[f64]) -> Result<(), String> {
+pub fn plot_cuts(
+    path: &Path,
+    phi: f64,
+    n: usize,
+    t: &[f64],
+    data: &[f64],
+    fit: &[f64],
+) -> Result<(), String> {
     ensure_font()?;
     let e = |e: DrawingAreaErrorKind<_>| e.to_string();
     let root = BitMapBackend::new(path, (1200, 480)).into_drawing_area();
     root.fill(&WHITE).map_err(e)?;
     let (left, right) = root.split_horizontally(600);
     let dt = if n > 1 { t[1] - t[0] } else { 1.0 };
-    let lags: Vec<usize> = [1, n / 10, n / 4].into_iter().filter(|&l| l >= 1 && l < n).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
-    let palette = [RGBColor(31, 119, 180), RGBColor(214, 39, 40), RGBColor(44, 160, 44)];
+    let lags: Vec<usize> = [1, n / 10, n / 4]
+        .into_iter()
+        .filter(|&l| l >= 1 && l < n)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let palette = [
+        RGBColor(31, 119, 180),
+        RGBColor(214, 39, 40),
+        RGBColor(44, 160, 44),
+    ];
     let (lo, hi) = display_range(n, data);
     let pad = 0.05 * (hi - lo).max(1e-12);
     let mut chart = ChartBuilder::on(&left)
@@ -212,13 +287,23 @@ pub fn plot_cuts(path: &Path, phi: f64, n: usize, t: &[f64], data: &[f64], fit: 
         .map_err(e)?;
     for (k, &lag) in lags.iter().enumerate() {
         let col = palette[k % palette.len()];
-        let pts: Vec<(f64, f64, f64)> = (0..n - lag).map(|i| (t[i], data[i * n + i + lag], fit[i * n + i + lag])).collect();
+        let pts: Vec<(f64, f64, f64)> = (0..n - lag)
+            .map(|i| (t[i], data[i * n + i + lag], fit[i * n + i + lag]))
+            .collect();
         chart
-            .draw_series(pts.iter().map(|&(x, d, _)| Circle::new((x, d), 2, col.mix(0.6).filled())))
+            .draw_series(
+                pts.iter()
+                    .map(|&(x, d, _)| Circle::new((x, d), 2, col.mix(0.6).filled())),
+            )
             .map_err(e)?
             .label(format!("τ = {:.3} s", lag as f64 * dt))
             .legend(move |(x, y)| Circle::new((x + 8, y), 3, col.filled()));
-        chart.draw_series(LineSeries::new(pts.iter().map(|&(x, _, f)| (x, f)), col.stroke_width(2))).map_err(e)?;
+        chart
+            .draw_series(LineSeries::new(
+                pts.iter().map(|&(x, _, f)| (x, f)),
+                col.stroke_width(2),
+            ))
+            .map_err(e)?;
     }
     chart
         .configure_series_labels()
@@ -237,7 +322,10 @@ pub fn plot_cuts(path: &Path, phi: f64, n: usize, t: &[f64], data: &[f64], fit: 
         .collect();
     let tau_max = pts.last().map_or(1.0, |p| p.0.max(dt));
     let mut chart = ChartBuilder::on(&right)
-        .caption(format!("across the diagonal at t = {:.3} s", t[mid]), ("sans-serif", 18))
+        .caption(
+            format!("across the diagonal at t = {:.3} s", t[mid]),
+            ("sans-serif", 18),
+        )
         .margin(10)
         .x_label_area_size(36)
         .y_label_area_size(60)
@@ -251,10 +339,16 @@ pub fn plot_cuts(path: &Path, phi: f64, n: usize, t: &[f64], data: &[f64], fit: 
         .draw()
         .map_err(e)?;
     chart
-        .draw_series(pts.iter().map(|&(x, d, _)| Circle::new((x, d), 2, palette[0].mix(0.6).filled())))
+        .draw_series(
+            pts.iter()
+                .map(|&(x, d, _)| Circle::new((x, d), 2, palette[0].mix(0.6).filled())),
+        )
         .map_err(e)?;
     chart
-        .draw_series(LineSeries::new(pts.iter().map(|&(x, _, f)| (x, f)), palette[1].stroke_width(2)))
+        .draw_series(LineSeries::new(
+            pts.iter().map(|&(x, _, f)| (x, f)),
+            palette[1].stroke_width(2),
+        ))
         .map_err(e)?;
     root.present().map_err(e)
 }

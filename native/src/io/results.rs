@@ -34,7 +34,10 @@ pub fn report_json(report: &NlsqReport, phi: &[f64], bounds: &[(f64, f64, bool)]
         );
     }
     let pair = |v: &[f64], s: &[Option<f64>]| -> Vec<Value> {
-        v.iter().zip(s).map(|(v, s)| json!({"value": v, "std_error": opt(*s)})).collect()
+        v.iter()
+            .zip(s)
+            .map(|(v, s)| json!({"value": v, "std_error": opt(*s)}))
+            .collect()
     };
     let coefficients: Vec<Value> = report
         .names
@@ -78,26 +81,45 @@ pub fn report_json(report: &NlsqReport, phi: &[f64], bounds: &[(f64, f64, bool)]
 /// Writes `json` pretty-printed.
 pub fn write_json(path: &Path, json: &Value) -> Result<(), IoError> {
     let file = File::create(path).map_err(|e| IoError::file(path, e))?;
-    serde_json::to_writer_pretty(std::io::BufWriter::new(file), json).map_err(|e| IoError::file(path, e))
+    serde_json::to_writer_pretty(std::io::BufWriter::new(file), json)
+        .map_err(|e| IoError::file(path, e))
 }
 
 /// Writes `fit.npz`: `c2_exp`, `c2_fit`, `residuals` ([φ, t1, t2], after trimming and
 /// diagonal correction; residual = data − fit), `t` (s), `phi` (degrees), `q` (1/Å).
-pub fn write_fit_npz(path: &Path, n: usize, data: &[f64], fit: &[f64], t: &[f64], phi: &[f64], q: f64) -> Result<(), IoError> {
+pub fn write_fit_npz(
+    path: &Path,
+    n: usize,
+    data: &[f64],
+    fit: &[f64],
+    t: &[f64],
+    phi: &[f64],
+    q: f64,
+) -> Result<(), IoError> {
     let shape = (phi.len(), n, n);
-    let arr = |v: Vec<f64>, name: &str| Array3::from_shape_vec(shape, v).map_err(|e| IoError::dataset(path, name, e));
+    let arr = |v: Vec<f64>, name: &str| {
+        Array3::from_shape_vec(shape, v).map_err(|e| IoError::dataset(path, name, e))
+    };
     let exp = arr(data.to_vec(), "c2_exp")?;
     let fitted = arr(fit.to_vec(), "c2_fit")?;
-    let resid = arr(data.iter().zip(fit).map(|(d, f)| d - f).collect(), "residuals")?;
+    let resid = arr(
+        data.iter().zip(fit).map(|(d, f)| d - f).collect(),
+        "residuals",
+    )?;
     let file = File::create(path).map_err(|e| IoError::file(path, e))?;
     let mut npz = NpzWriter::new(std::io::BufWriter::new(file));
-    let err = |name: &'static str| move |e: ndarray_npy::WriteNpzError| IoError::dataset(path, name, e);
+    let err =
+        |name: &'static str| move |e: ndarray_npy::WriteNpzError| IoError::dataset(path, name, e);
     npz.add_array("c2_exp", &exp).map_err(err("c2_exp"))?;
     npz.add_array("c2_fit", &fitted).map_err(err("c2_fit"))?;
-    npz.add_array("residuals", &resid).map_err(err("residuals"))?;
-    npz.add_array("t", &Array1::from(t.to_vec())).map_err(err("t"))?;
-    npz.add_array("phi", &Array1::from(phi.to_vec())).map_err(err("phi"))?;
-    npz.add_array("q", &Array1::from(vec![q])).map_err(err("q"))?;
+    npz.add_array("residuals", &resid)
+        .map_err(err("residuals"))?;
+    npz.add_array("t", &Array1::from(t.to_vec()))
+        .map_err(err("t"))?;
+    npz.add_array("phi", &Array1::from(phi.to_vec()))
+        .map_err(err("phi"))?;
+    npz.add_array("q", &Array1::from(vec![q]))
+        .map_err(err("q"))?;
     npz.finish().map_err(err("(archive)"))?;
     Ok(())
 }

@@ -58,7 +58,11 @@ fn read_matrices(
         if n == 0 {
             n = size;
         } else if size != n {
-            return Err(IoError::dataset(path, name, format!("size {size} differs from the first matrix ({n})")));
+            return Err(IoError::dataset(
+                path,
+                name,
+                format!("size {size} differs from the first matrix ({n})"),
+            ));
         }
         if half && rebuild_half_matrix(&mut m, size) {
             full_count += 1;
@@ -81,7 +85,8 @@ fn sorted_keys(path: &Path, group: &Group, name: &str) -> Result<Vec<String>, Io
 
 /// Reads any supported layout.
 pub fn read_hdf5(path: &Path) -> Result<RawStack, IoError> {
-    let file = File::open(path).map_err(|e| IoError::file(path, format!("not a readable HDF5 file: {e}")))?;
+    let file = File::open(path)
+        .map_err(|e| IoError::file(path, format!("not a readable HDF5 file: {e}")))?;
     if file.link_exists("xpcs/twotime/correlation_map") {
         return read_aps_u(path, &file);
     }
@@ -96,7 +101,12 @@ pub fn read_hdf5(path: &Path) -> Result<RawStack, IoError> {
     }
     let mut found = file.member_names().unwrap_or_default();
     if let Ok(x) = file.group("xpcs") {
-        found.extend(x.member_names().unwrap_or_default().into_iter().map(|m| format!("xpcs/{m}")));
+        found.extend(
+            x.member_names()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|m| format!("xpcs/{m}")),
+        );
     }
     let hint = if file.link_exists("xpcs/multitau") {
         " (this is a multitau result file: it has no two-time correlation matrices)"
@@ -113,7 +123,9 @@ pub fn read_hdf5(path: &Path) -> Result<RawStack, IoError> {
 }
 
 fn frame_time(file: &File) -> Option<f64> {
-    let ds = file.dataset("entry/instrument/detector_1/frame_time").ok()?;
+    let ds = file
+        .dataset("entry/instrument/detector_1/frame_time")
+        .ok()?;
     let v: Vec<f64> = ds.read_raw().ok()?;
     let ft = *v.first()?;
     // boost_corr's effective spacing is frame_time × stride × avg.
@@ -135,12 +147,18 @@ fn read_aps_u(path: &Path, file: &File) -> Result<RawStack, IoError> {
     let bins_ds = file
         .dataset("xpcs/twotime/processed_bins")
         .map_err(ds_err(path, "xpcs/twotime/processed_bins"))?;
-    let bins: Vec<i64> = bins_ds.read_raw().map_err(ds_err(path, "xpcs/twotime/processed_bins"))?;
+    let bins: Vec<i64> = bins_ds
+        .read_raw()
+        .map_err(ds_err(path, "xpcs/twotime/processed_bins"))?;
     if bins.len() != keys.len() {
         return Err(IoError::dataset(
             path,
             "xpcs/twotime/processed_bins",
-            format!("{} bins for {} correlation matrices", bins.len(), keys.len()),
+            format!(
+                "{} bins for {} correlation matrices",
+                bins.len(),
+                keys.len()
+            ),
         ));
     }
     let root = file.as_group().map_err(ds_err(path, "/"))?;
@@ -156,18 +174,33 @@ fn read_aps_u(path: &Path, file: &File) -> Result<RawStack, IoError> {
     let mapping = list("dynamic_index_mapping")?;
     let n_phi = phi_list.as_ref().map_or(1, Vec::len).max(1);
     let mut notes = Vec::new();
-    let (n, c2) = read_matrices(path, &maps, "xpcs/twotime/correlation_map", &keys, true, &mut notes)?;
+    let (n, c2) = read_matrices(
+        path,
+        &maps,
+        "xpcs/twotime/correlation_map",
+        &keys,
+        true,
+        &mut notes,
+    )?;
     let mut q = Vec::new();
     let mut phi = Vec::new();
     for &bin in &bins {
         if bin < 1 {
-            return Err(IoError::dataset(path, "xpcs/twotime/processed_bins", format!("bin {bin} is not a 1-based label")));
+            return Err(IoError::dataset(
+                path,
+                "xpcs/twotime/processed_bins",
+                format!("bin {bin} is not a 1-based label"),
+            ));
         }
         // Labels are compressed when cells hold no pixel: the mapping gives the cell.
         let label = (bin - 1) as usize;
         let cell = match &mapping {
             Some(m) => *m.get(label).ok_or_else(|| {
-                IoError::dataset(path, "xpcs/qmap/dynamic_index_mapping", format!("no entry for bin {bin}"))
+                IoError::dataset(
+                    path,
+                    "xpcs/qmap/dynamic_index_mapping",
+                    format!("no entry for bin {bin}"),
+                )
             })? as usize,
             None => label,
         };
@@ -195,7 +228,9 @@ fn read_aps_u(path: &Path, file: &File) -> Result<RawStack, IoError> {
 }
 
 fn read_aps_old(path: &Path, file: &File) -> Result<RawStack, IoError> {
-    let group = file.group("exchange/C2T_all").map_err(ds_err(path, "exchange/C2T_all"))?;
+    let group = file
+        .group("exchange/C2T_all")
+        .map_err(ds_err(path, "exchange/C2T_all"))?;
     let keys = sorted_keys(path, &group, "exchange/C2T_all")?;
     if keys.is_empty() {
         return Err(IoError::dataset(path, "exchange/C2T_all", "group is empty"));
@@ -236,7 +271,11 @@ fn stack_from(
         [a, b] => (1, square(path, name, &[*a, *b])?),
         [k, a, b] => (*k, square(path, name, &[*a, *b])?),
         _ => {
-            return Err(IoError::dataset(path, name, format!("expected (N, N) or (n, N, N), found shape {shape:?}")));
+            return Err(IoError::dataset(
+                path,
+                name,
+                format!("expected (N, N) or (n, N, N), found shape {shape:?}"),
+            ));
         }
     };
     let per = |v: Option<Vec<f64>>| -> Vec<Option<f64>> {
@@ -260,7 +299,12 @@ fn stack_from(
 
 fn read_exchange(path: &Path, file: &File) -> Result<RawStack, IoError> {
     let g = file.group("exchange").map_err(ds_err(path, "exchange"))?;
-    let first = |names: &[&str]| names.iter().find(|n| g.link_exists(n)).map(|n| n.to_string());
+    let first = |names: &[&str]| {
+        names
+            .iter()
+            .find(|n| g.link_exists(n))
+            .map(|n| n.to_string())
+    };
     let c2_name = first(&["twotime_corr", "twotime", "c2", "corr"]).ok_or_else(|| {
         IoError::dataset(
             path,
