@@ -2,4 +2,5 @@
 //! directories, fixtures from `tests/data` (copied from the shared reference fixtures).
 
 mod common;
+mod fit;
 mod simulate;

@@ -47,6 +47,9 @@ pub struct NlsqSettings {
     pub multistart_n: usize,
     /// Seed of the multistart points.
     pub seed: u64,
+    /// Half-width κ of the multistart box: along each axis the step that alone raises χ²
+    /// by κ times the start's χ².
+    pub multistart_width: f64,
 }
 
 impl Default for NlsqSettings {
@@ -58,6 +61,7 @@ impl Default for NlsqSettings {
             memory_budget_bytes: 4 << 30,
             multistart_n: 0,
             seed: 0,
+            multistart_width: 1.0,
         }
     }
 }
@@ -171,14 +175,27 @@ pub fn fit(
             .map(|&k| PHYSICS[k].log_space)
             .chain(std::iter::repeat_n(false, problem.scaling.len()))
             .collect();
-        let mut points = vec![x0.clone()];
-        points.extend(multistart::latin_hypercube(
-            settings.multistart_n - 1,
-            &lo,
-            &hi,
-            &log_axes,
-            settings.seed,
-        ));
+        // Each start moves a pair of parameters to Latin-hypercube values inside a box
+        // around the start, as wide along each axis as the step that alone would add
+        // the start's χ² again (√(κ·χ²/A_kk)), within the bounds. Measured on the small
+        // fixture's far start: LHS over the whole bounds put none of 40 starts into the
+        // right basin, nor did moving all parameters at once inside this box; moving
+        // pairs did.
+        let n0 = normal::normal_equations(problem, &x0, strategy, settings.chunk_size, par);
+        let chi2_0 = n0.chi2();
+        let p = x0.len();
+        let (box_lo, box_hi): (Vec<f64>, Vec<f64>) = (0..p)
+            .map(|k| {
+                let a = n0.jtj[k * p + k];
+                if a > 0.0 && chi2_0.is_finite() {
+                    let w = (settings.multistart_width * chi2_0 / a).sqrt();
+                    ((x0[k] - w).max(lo[k]), (x0[k] + w).min(hi[k]))
+                } else {
+                    (lo[k], hi[k])
+                }
+            })
+            .unzip();
+        let points = multistart::sparse_starts(&x0, &box_lo, &box_hi, &log_axes, settings.multistart_n, settings.seed);
         // Parallel over starts, each start sequential inside (no oversubscription).
         let runs: Vec<Result<trust_region::LocalFit>> = if par.is_parallel() {
             points

@@ -242,6 +242,7 @@ pub fn run(args: FitArgs) -> anyhow::Result<bool> {
         memory_budget_bytes: memory_budget(),
         multistart_n,
         seed: o.seed,
+        multistart_width: 1.0,
     };
     let (pool, par) = super::thread_pool(args.threads.unwrap_or(o.threads))?;
     let n = data.n;

@@ -1,12 +1,16 @@
 //! The command line: one subcommand per file.
 
+mod config;
 mod fit;
+mod plot;
 mod progress;
 mod simulate;
 
 use clap::{Parser, Subcommand};
 
+pub use config::ConfigArgs;
 pub use fit::{FitArgs, NOT_CONVERGED};
+pub use plot::PlotArgs;
 pub use simulate::SimulateArgs;
 
 /// Heterodyne XPCS analysis.
@@ -23,8 +27,12 @@ pub struct Cli {
 pub enum Command {
     /// Fit the heterodyne model to a two-time correlation file by nonlinear least squares.
     Fit(FitArgs),
+    /// Plot the data a config selects (heatmaps per angle), without fitting.
+    Plot(PlotArgs),
     /// Evaluate the model for a config's parameters and write c2 to a file.
     Simulate(SimulateArgs),
+    /// Write a commented config template, or validate a config.
+    Config(ConfigArgs),
 }
 
 /// How a successful run ended.
@@ -44,7 +52,9 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         } else {
             Outcome::NotConverged
         }),
+        Command::Plot(args) => plot::run(args).map(|()| Outcome::Done),
         Command::Simulate(args) => simulate::run(args).map(|()| Outcome::Done),
+        Command::Config(args) => config::run(args).map(|()| Outcome::Done),
     }
 }
 
