@@ -3,4 +3,5 @@
 
 mod common;
 mod fit;
+mod fit_errors;
 mod simulate;

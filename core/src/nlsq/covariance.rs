@@ -150,8 +150,10 @@ pub fn uncertainty(
         });
     }
     for dir in &null_dirs {
+        // Same threshold as for withholding a standard error, so every parameter left
+        // without one is named.
         let involved: Vec<usize> = (0..nf)
-            .filter(|&u| dir[u].abs() > 0.05)
+            .filter(|&u| dir[u].powi(2) > NULL_COMPONENT)
             .map(|u| informed[u])
             .collect();
         let inv_names: Vec<String> = involved.iter().map(|&k| names[k].clone()).collect();
@@ -168,6 +170,15 @@ pub fn uncertainty(
                 inv_names.join(", ")
             ),
         };
+        let velocity_only = !inv_names.is_empty()
+            && inv_names.iter().any(|n| n == "phi0")
+            && inv_names.iter().all(|n| matches!(n.as_str(), "v0" | "v_offset" | "phi0"));
+        if velocity_only {
+            deg.message = format!(
+                "{} enter the model only through the projected velocity cos(φ + phi0)·v(t): with a single angle (or angles symmetric about the flow) their separate values are not determined (std_error null)",
+                inv_names.join(", ")
+            );
+        }
         if is(&["f0", "f2"]) {
             // f0·exp(−f1·f2); its gradient is orthogonal to the null direction, so the
             // pseudo-inverse variance is the real one.
