@@ -298,3 +298,23 @@ fn real_aps_u_shells_with_synthetic_twotime_fit() {
         assert_recovers_truth_except(&result, &truth, name, undetermined);
     }
 }
+
+#[test]
+fn bundled_example_fits_and_draws_its_plots() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/fit.yaml");
+    let out = heterodyne(dir.path(), &["fit", "--config", example.to_str().expect("path"), "--output-dir", "out"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("D0_ref") && stdout.contains("phi0"), "no table: {stdout}");
+    for phi in ["+000.00", "+045.00", "+090.00"] {
+        for kind in ["c2", "cuts"] {
+            let png = dir.path().join(format!("out/{kind}_phi_{phi}.png"));
+            let bytes = std::fs::read(&png).unwrap_or_else(|e| panic!("{}: {e}", png.display()));
+            assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 10_000, "{}", png.display());
+        }
+    }
+    let out = heterodyne(dir.path(), &["plot", "--config", example.to_str().expect("path"), "--output-dir", "plots", "--quiet"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(dir.path().join("plots/data_phi_+045.00.png").exists());
+}

@@ -1,0 +1,130 @@
+//! NLSQ benchmark (issue "Fit real files", Must show 6). Prints:
+//! - the medium fixture (N = 500 × 3 angles): wall time of the whole `heterodyne fit`
+//!   process, iterations, time per iteration, peak RSS — next to the Python package's
+//!   figures on this machine kind (shared/peer-results.md);
+//! - N = 2000 × 3 angles: time per Gauss–Newton iteration (one normal-equation pass) for
+//!   each memory strategy.
+//!
+//! Run: `cargo bench -p heterodyne --bench fit` (needs ../shared/fixtures for the first
+//! part; `BENCH_THREADS` sets the pool, default 2).
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use heterodyne_core::exec::Par;
+use heterodyne_core::model::{HeterodyneModel, PhysicsParams, Scaling, TimeGrid};
+use heterodyne_core::nlsq::{
+    FitProblem, PerAngleMode, PhysicsStart, ResidualSupport, ScalingInputs, ScalingLayout, Strategy,
+    normal::normal_equations,
+};
+
+/// The Python package, CLI end to end on the medium fixture (peer-results.md).
+const PYTHON_MEDIUM_CLI_S: f64 = 33.1;
+/// …and its compiled second fit in-process.
+const PYTHON_MEDIUM_FIT_S: f64 = 24.7;
+
+fn peak_child_rss_mb() -> f64 {
+    // SAFETY: getrusage writes into the zeroed struct we pass.
+    unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
+        usage.ru_maxrss as f64 / 1024.0
+    }
+}
+
+fn medium(threads: usize) {
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/datasets");
+    let data = shared.join("medium_aps_u.h5");
+    if !data.exists() {
+        println!("medium fixture: skipped ({} is absent)", data.display());
+        return;
+    }
+    let truth: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(shared.join("medium.json")).expect("json")).expect("json");
+    let start = &truth["suggested_start"];
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut yaml = format!(
+        "experimental_data:\n  file_path: {}\nanalyzer_parameters:\n  dt: 0.1\n  start_frame: 1\n  end_frame: 500\n  scattering:\n    wavevector_q: 0.0054\nparameters:\n",
+        data.display()
+    );
+    for (group, names) in [
+        ("reference", &["D0_ref", "alpha_ref", "D_offset_ref"][..]),
+        ("sample", &["D0_sample", "alpha_sample", "D_offset_sample"][..]),
+        ("velocity", &["v0", "beta", "v_offset"][..]),
+        ("fraction", &["f0", "f1", "f2", "f3"][..]),
+        ("angle", &["phi0"][..]),
+    ] {
+        yaml += &format!("  {group}:\n");
+        for n in names {
+            let bounds = match *n {
+                "D0_ref" | "D0_sample" => ", min: 100, max: 5.0e4",
+                "alpha_ref" | "alpha_sample" => ", min: -2, max: 2",
+                _ => "",
+            };
+            yaml += &format!("    {n}: {{value: {}{bounds}}}\n", start[n]);
+        }
+    }
+    std::fs::write(dir.path().join("c.yaml"), yaml).expect("config");
+    let mut walls = Vec::new();
+    let mut result = serde_json::Value::Null;
+    for _ in 0..3 {
+        let t0 = Instant::now();
+        let out = Command::new(env!("CARGO_BIN_EXE_heterodyne"))
+            .args(["fit", "--config", "c.yaml", "--output-dir", "out", "--quiet", "--no-plots"])
+            .arg("--threads")
+            .arg(threads.to_string())
+            .current_dir(dir.path())
+            .output()
+            .expect("run");
+        walls.push(t0.elapsed().as_secs_f64());
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        result = serde_json::from_str(&std::fs::read_to_string(dir.path().join("out/result.json")).expect("r"))
+            .expect("json");
+    }
+    walls.sort_by(f64::total_cmp);
+    let wall = walls[1];
+    let iterations = result["iterations"].as_f64().unwrap_or(f64::NAN);
+    let fit_s = result["timings"]["fit_seconds"].as_f64().unwrap_or(f64::NAN);
+    println!("medium fixture (N = 500 × 3 angles, {threads} threads), median of 3 processes:");
+    println!("  full `heterodyne fit` wall    {wall:.3} s   (Python CLI {PYTHON_MEDIUM_CLI_S} s → {:.0}× faster)", PYTHON_MEDIUM_CLI_S / wall);
+    println!("  fit phase                     {fit_s:.3} s   (Python compiled fit {PYTHON_MEDIUM_FIT_S} s → {:.0}×)", PYTHON_MEDIUM_FIT_S / fit_s);
+    println!("  iterations                    {iterations}   ({:.1} ms per iteration)", 1e3 * fit_s / iterations);
+    println!("  peak RSS                      {:.0} MB   (Python 1.52 GB)", peak_child_rss_mb());
+}
+
+fn large(threads: usize) {
+    let n = 2000;
+    let phi = vec![0.0, 45.0, 90.0];
+    let grid = TimeGrid::window(0.025, n).expect("grid");
+    let model = HeterodyneModel::new(grid, 0.0054, phi.clone()).expect("model");
+    let truth = PhysicsParams::from_array([500.0, 0.1, 10.0, 1000.0, 0.2, 50.0, 50.0, 0.2, 5.0, 0.4, 0.02, 25.0, 0.1, 3.0]);
+    let c2 = model.c2(&truth, &Scaling::uniform(3, 0.1, 1.0), Par::Seq).expect("c2");
+    let t = grid.times();
+    let layout = ScalingLayout::new(
+        PerAngleMode::Averaged,
+        &ScalingInputs { phi: &phi, c2: &c2, n, t: &t, contrast: 0.1, offset: 1.0, fourier_order: 2, constant_scaling_threshold: 3 },
+    );
+    let problem = FitProblem::new(model, &c2, None, ResidualSupport::default(), PhysicsStart::registry(truth), layout)
+        .expect("problem");
+    let (x, _, _) = problem.start();
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("pool");
+    println!("N = 2000 × 3 angles ({} cells, {} parameters), one Gauss–Newton iteration:", problem.n_cells(), problem.n_params());
+    for strategy in [Strategy::Dense, Strategy::Chunked, Strategy::Streaming] {
+        let mut times = Vec::new();
+        for _ in 0..3 {
+            let t0 = Instant::now();
+            let normal = pool.install(|| normal_equations(&problem, &x, strategy, 65_536, Par::threads(threads)));
+            times.push(t0.elapsed().as_secs_f64());
+            std::hint::black_box(normal);
+        }
+        times.sort_by(f64::total_cmp);
+        println!("  {:<10} {:>8.1} ms  ({:.1} ns per cell)", strategy.name(), times[1] * 1e3, times[1] * 1e9 / problem.n_cells() as f64);
+    }
+}
+
+fn main() {
+    let threads = std::env::var("BENCH_THREADS").ok().and_then(|s| s.parse().ok()).unwrap_or(2);
+    medium(threads);
+    large(threads);
+}
