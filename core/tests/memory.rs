@@ -45,8 +45,12 @@ fn streaming_peak_memory_is_under_three_times_the_data() {
     let phi = vec![0.0, 45.0, 90.0];
     let grid = TimeGrid::window(0.025, n).expect("grid");
     let model = HeterodyneModel::new(grid, 0.0054, phi.clone()).expect("model");
-    let truth = PhysicsParams::from_array([500.0, 0.1, 10.0, 1000.0, 0.2, 50.0, 50.0, 0.2, 5.0, 0.4, 0.02, 25.0, 0.1, 3.0]);
-    let c2 = model.c2(&truth, &Scaling::uniform(3, 0.1, 1.0), Par::Seq).expect("c2");
+    let truth = PhysicsParams::from_array([
+        500.0, 0.1, 10.0, 1000.0, 0.2, 50.0, 50.0, 0.2, 5.0, 0.4, 0.02, 25.0, 0.1, 3.0,
+    ]);
+    let c2 = model
+        .c2(&truth, &Scaling::uniform(3, 0.1, 1.0), Par::Seq)
+        .expect("c2");
     let data_bytes = c2.len() * std::mem::size_of::<f64>();
     let t = grid.times();
     let layout = ScalingLayout::new(

@@ -15,8 +15,8 @@ use std::time::Instant;
 use heterodyne_core::exec::Par;
 use heterodyne_core::model::{HeterodyneModel, PhysicsParams, Scaling, TimeGrid};
 use heterodyne_core::nlsq::{
-    FitProblem, PerAngleMode, PhysicsStart, ResidualSupport, ScalingInputs, ScalingLayout, Strategy,
-    normal::normal_equations,
+    FitProblem, PerAngleMode, PhysicsStart, ResidualSupport, ScalingInputs, ScalingLayout,
+    Strategy, normal::normal_equations,
 };
 
 /// The Python package, CLI end to end on the medium fixture (peer-results.md).
@@ -41,7 +41,8 @@ fn medium(threads: usize) {
         return;
     }
     let truth: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(shared.join("medium.json")).expect("json")).expect("json");
+        serde_json::from_str(&std::fs::read_to_string(shared.join("medium.json")).expect("json"))
+            .expect("json");
     let start = &truth["suggested_start"];
     let dir = tempfile::tempdir().expect("tempdir");
     let mut yaml = format!(
@@ -50,7 +51,10 @@ fn medium(threads: usize) {
     );
     for (group, names) in [
         ("reference", &["D0_ref", "alpha_ref", "D_offset_ref"][..]),
-        ("sample", &["D0_sample", "alpha_sample", "D_offset_sample"][..]),
+        (
+            "sample",
+            &["D0_sample", "alpha_sample", "D_offset_sample"][..],
+        ),
         ("velocity", &["v0", "beta", "v_offset"][..]),
         ("fraction", &["f0", "f1", "f2", "f3"][..]),
         ("angle", &["phi0"][..]),
@@ -71,26 +75,54 @@ fn medium(threads: usize) {
     for _ in 0..3 {
         let t0 = Instant::now();
         let out = Command::new(env!("CARGO_BIN_EXE_heterodyne"))
-            .args(["fit", "--config", "c.yaml", "--output-dir", "out", "--quiet", "--no-plots"])
+            .args([
+                "fit",
+                "--config",
+                "c.yaml",
+                "--output-dir",
+                "out",
+                "--quiet",
+                "--no-plots",
+            ])
             .arg("--threads")
             .arg(threads.to_string())
             .current_dir(dir.path())
             .output()
             .expect("run");
         walls.push(t0.elapsed().as_secs_f64());
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        result = serde_json::from_str(&std::fs::read_to_string(dir.path().join("out/result.json")).expect("r"))
-            .expect("json");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        result = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join("out/result.json")).expect("r"),
+        )
+        .expect("json");
     }
     walls.sort_by(f64::total_cmp);
     let wall = walls[1];
     let iterations = result["iterations"].as_f64().unwrap_or(f64::NAN);
-    let fit_s = result["timings"]["fit_seconds"].as_f64().unwrap_or(f64::NAN);
+    let fit_s = result["timings"]["fit_seconds"]
+        .as_f64()
+        .unwrap_or(f64::NAN);
     println!("medium fixture (N = 500 × 3 angles, {threads} threads), median of 3 processes:");
-    println!("  full `heterodyne fit` wall    {wall:.3} s   (Python CLI {PYTHON_MEDIUM_CLI_S} s → {:.0}× faster)", PYTHON_MEDIUM_CLI_S / wall);
-    println!("  fit phase                     {fit_s:.3} s   (Python compiled fit {PYTHON_MEDIUM_FIT_S} s → {:.0}×)", PYTHON_MEDIUM_FIT_S / fit_s);
-    println!("  iterations                    {iterations}   ({:.1} ms per iteration)", 1e3 * fit_s / iterations);
-    println!("  peak RSS                      {:.0} MB   (Python 1.52 GB)", peak_child_rss_mb());
+    println!(
+        "  full `heterodyne fit` wall    {wall:.3} s   (Python CLI {PYTHON_MEDIUM_CLI_S} s → {:.0}× faster)",
+        PYTHON_MEDIUM_CLI_S / wall
+    );
+    println!(
+        "  fit phase                     {fit_s:.3} s   (Python compiled fit {PYTHON_MEDIUM_FIT_S} s → {:.0}×)",
+        PYTHON_MEDIUM_FIT_S / fit_s
+    );
+    println!(
+        "  iterations                    {iterations}   ({:.1} ms per iteration)",
+        1e3 * fit_s / iterations
+    );
+    println!(
+        "  peak RSS                      {:.0} MB   (Python 1.52 GB)",
+        peak_child_rss_mb()
+    );
 }
 
 fn large(threads: usize) {
@@ -98,33 +130,70 @@ fn large(threads: usize) {
     let phi = vec![0.0, 45.0, 90.0];
     let grid = TimeGrid::window(0.025, n).expect("grid");
     let model = HeterodyneModel::new(grid, 0.0054, phi.clone()).expect("model");
-    let truth = PhysicsParams::from_array([500.0, 0.1, 10.0, 1000.0, 0.2, 50.0, 50.0, 0.2, 5.0, 0.4, 0.02, 25.0, 0.1, 3.0]);
-    let c2 = model.c2(&truth, &Scaling::uniform(3, 0.1, 1.0), Par::Seq).expect("c2");
+    let truth = PhysicsParams::from_array([
+        500.0, 0.1, 10.0, 1000.0, 0.2, 50.0, 50.0, 0.2, 5.0, 0.4, 0.02, 25.0, 0.1, 3.0,
+    ]);
+    let c2 = model
+        .c2(&truth, &Scaling::uniform(3, 0.1, 1.0), Par::Seq)
+        .expect("c2");
     let t = grid.times();
     let layout = ScalingLayout::new(
         PerAngleMode::Averaged,
-        &ScalingInputs { phi: &phi, c2: &c2, n, t: &t, contrast: 0.1, offset: 1.0, fourier_order: 2, constant_scaling_threshold: 3 },
+        &ScalingInputs {
+            phi: &phi,
+            c2: &c2,
+            n,
+            t: &t,
+            contrast: 0.1,
+            offset: 1.0,
+            fourier_order: 2,
+            constant_scaling_threshold: 3,
+        },
     );
-    let problem = FitProblem::new(model, &c2, None, ResidualSupport::default(), PhysicsStart::registry(truth), layout)
-        .expect("problem");
+    let problem = FitProblem::new(
+        model,
+        &c2,
+        None,
+        ResidualSupport::default(),
+        PhysicsStart::registry(truth),
+        layout,
+    )
+    .expect("problem");
     let (x, _, _) = problem.start();
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("pool");
-    println!("N = 2000 × 3 angles ({} cells, {} parameters), one Gauss–Newton iteration:", problem.n_cells(), problem.n_params());
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("pool");
+    println!(
+        "N = 2000 × 3 angles ({} cells, {} parameters), one Gauss–Newton iteration:",
+        problem.n_cells(),
+        problem.n_params()
+    );
     for strategy in [Strategy::Dense, Strategy::Chunked, Strategy::Streaming] {
         let mut times = Vec::new();
         for _ in 0..3 {
             let t0 = Instant::now();
-            let normal = pool.install(|| normal_equations(&problem, &x, strategy, 65_536, Par::threads(threads)));
+            let normal = pool.install(|| {
+                normal_equations(&problem, &x, strategy, 65_536, Par::threads(threads))
+            });
             times.push(t0.elapsed().as_secs_f64());
             std::hint::black_box(normal);
         }
         times.sort_by(f64::total_cmp);
-        println!("  {:<10} {:>8.1} ms  ({:.1} ns per cell)", strategy.name(), times[1] * 1e3, times[1] * 1e9 / problem.n_cells() as f64);
+        println!(
+            "  {:<10} {:>8.1} ms  ({:.1} ns per cell)",
+            strategy.name(),
+            times[1] * 1e3,
+            times[1] * 1e9 / problem.n_cells() as f64
+        );
     }
 }
 
 fn main() {
-    let threads = std::env::var("BENCH_THREADS").ok().and_then(|s| s.parse().ok()).unwrap_or(2);
+    let threads = std::env::var("BENCH_THREADS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2);
     medium(threads);
     large(threads);
 }

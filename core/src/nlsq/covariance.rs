@@ -172,7 +172,9 @@ pub fn uncertainty(
         };
         let velocity_only = !inv_names.is_empty()
             && inv_names.iter().any(|n| n == "phi0")
-            && inv_names.iter().all(|n| matches!(n.as_str(), "v0" | "v_offset" | "phi0"));
+            && inv_names
+                .iter()
+                .all(|n| matches!(n.as_str(), "v0" | "v_offset" | "phi0"));
         if velocity_only {
             deg.message = format!(
                 "{} enter the model only through the projected velocity cos(φ + phi0)·v(t): with a single angle (or angles symmetric about the flow) their separate values are not determined (std_error null)",

@@ -195,7 +195,14 @@ pub fn fit(
                 }
             })
             .unzip();
-        let points = multistart::sparse_starts(&x0, &box_lo, &box_hi, &log_axes, settings.multistart_n, settings.seed);
+        let points = multistart::sparse_starts(
+            &x0,
+            &box_lo,
+            &box_hi,
+            &log_axes,
+            settings.multistart_n,
+            settings.seed,
+        );
         // Parallel over starts, each start sequential inside (no oversubscription).
         let runs: Vec<Result<trust_region::LocalFit>> = if par.is_parallel() {
             points

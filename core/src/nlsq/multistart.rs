@@ -44,14 +44,24 @@ pub fn latin_hypercube(
 /// `n` starting points: `x0` itself, then points equal to `x0` except for one pair of
 /// parameters, which take Latin-hypercube values in `[lo, hi]`. Pairs are visited in a
 /// seeded random order (all pairs before any repeats).
-pub fn sparse_starts(x0: &[f64], lo: &[f64], hi: &[f64], log_axes: &[bool], n: usize, seed: u64) -> Vec<Vec<f64>> {
+pub fn sparse_starts(
+    x0: &[f64],
+    lo: &[f64],
+    hi: &[f64],
+    log_axes: &[bool],
+    n: usize,
+    seed: u64,
+) -> Vec<Vec<f64>> {
     let p = x0.len();
     let mut points = vec![x0.to_vec()];
     if n <= 1 || p == 0 {
         return points;
     }
     let values = latin_hypercube(n - 1, lo, hi, log_axes, seed);
-    let mut pairs: Vec<(usize, usize)> = (0..p).flat_map(|a| (a..p).map(move |b| (a, b))).filter(|(a, b)| a != b || p == 1).collect();
+    let mut pairs: Vec<(usize, usize)> = (0..p)
+        .flat_map(|a| (a..p).map(move |b| (a, b)))
+        .filter(|(a, b)| a != b || p == 1)
+        .collect();
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x9E37_79B9_7F4A_7C15);
     for i in (1..pairs.len()).rev() {
         let j = (rng.next_u64() % (i as u64 + 1)) as usize;

@@ -52,7 +52,8 @@ mod tests {
 
     #[test]
     fn the_template_is_a_valid_config() {
-        let c = Config::parse(std::path::Path::new("template.yaml"), TEMPLATE).expect("template parses");
+        let c = Config::parse(std::path::Path::new("template.yaml"), TEMPLATE)
+            .expect("template parses");
         assert!(c.warnings.is_empty(), "{:?}", c.warnings);
     }
 }

@@ -30,7 +30,12 @@ pub struct PlotArgs {
 
 /// Runs the command.
 pub fn run(args: PlotArgs) -> anyhow::Result<()> {
-    let (config, _, _, data) = load(&args.config, args.data.as_deref(), args.phi.as_deref(), args.quiet)?;
+    let (config, _, _, data) = load(
+        &args.config,
+        args.data.as_deref(),
+        args.phi.as_deref(),
+        args.quiet,
+    )?;
     let out = args
         .output_dir
         .or_else(|| config.fit.output_dir.clone())
