@@ -58,7 +58,7 @@ fn main() {
                 .expect("model");
         let len = model.len();
         let mut out = vec![0.0; len];
-        let reps = if n <= 500 { 41 } else { 9 };
+        let reps = (200_000_000 / (n * n)).clamp(9, 801);
         let fast = median_secs(reps, || {
             model
                 .c2_into(&params, &scaling, Par::Seq, &mut out)
