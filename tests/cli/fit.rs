@@ -285,23 +285,44 @@ fn far_start_escapes_with_multistart() {
     let data = data_dir().join("datasets");
     let truth = truth_json(&data, "small");
     let dir = tempfile::tempdir().expect("tempdir");
-    let nlsq = "    multistart: true\n    multistart_n: 12\n    seed: 7\n";
-    let result = run_fit(
-        dir.path(),
-        &config(
-            &data.join("small_aps_u.h5"),
-            &truth,
-            &truth["suggested_start_far"],
-            nlsq,
-        ),
-        &[],
+    let file = data.join("small_aps_u.h5");
+    let text = config(
+        &file,
+        &truth,
+        &truth["suggested_start_far"],
+        "    multistart: true\n",
     );
+    let result = run_fit(dir.path(), &text, &[]);
     assert_eq!(result["converged"], Value::Bool(true));
-    assert_eq!(result["multistart"].as_array().expect("starts").len(), 12);
+    // Default count: 2P + 1 = 33 for 14 physics parameters and one averaged pair.
+    assert_eq!(result["multistart"].as_array().expect("starts").len(), 33);
     let chi2 = chi2_known(dir.path(), &result);
-    println!("far start + multistart: reduced χ² (known noise) {chi2:.4}");
+    println!("small far start + multistart: reduced χ² (known noise) {chi2:.4}");
     assert!((CHI2_RANGE.0..=CHI2_RANGE.1).contains(&chi2), "{chi2}");
     assert_recovers_truth(&result, &truth, "far start");
+}
+
+/// The slow one (about 20 s): 33 screened starts on N = 500 × 3.
+#[test]
+fn medium_far_start_escapes_with_multistart() {
+    let Some(shared) = shared_datasets() else {
+        return;
+    };
+    let truth = truth_json(&shared, "medium");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = shared.join("medium_aps_u.h5");
+    let text = config(
+        &file,
+        &truth,
+        &truth["suggested_start_far"],
+        "    multistart: true\n",
+    );
+    let result = run_fit(dir.path(), &text, &[]);
+    assert_eq!(result["converged"], Value::Bool(true));
+    let chi2 = chi2_known(dir.path(), &result);
+    println!("medium far start + multistart: reduced χ² (known noise) {chi2:.5}");
+    assert!((CHI2_RANGE.0..=CHI2_RANGE.1).contains(&chi2), "{chi2}");
+    assert_recovers_truth(&result, &truth, "medium far start");
 }
 
 #[test]

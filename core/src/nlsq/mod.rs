@@ -32,6 +32,11 @@ use crate::exec::{Event, Observer, Par};
 use crate::model::params::{N_PHYSICS, PHYSICS};
 use crate::model::{PhysicsParams, Scaling};
 
+/// Iterations of a multistart screening run.
+const SCREEN_ITERATIONS: usize = 15;
+/// Screened starts continued to convergence.
+const REFINE_BEST: usize = 3;
+
 /// Settings of one NLSQ fit.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NlsqSettings {
@@ -175,12 +180,13 @@ pub fn fit(
             .map(|&k| PHYSICS[k].log_space)
             .chain(std::iter::repeat_n(false, problem.scaling.len()))
             .collect();
-        // Each start moves a pair of parameters to Latin-hypercube values inside a box
-        // around the start, as wide along each axis as the step that alone would add
-        // the start's χ² again (√(κ·χ²/A_kk)), within the bounds. Measured on the small
-        // fixture's far start: LHS over the whole bounds put none of 40 starts into the
+        // Starts move one parameter at a time (then pairs) to Latin-hypercube values
+        // inside a box around the start, as wide along each axis as the step that alone
+        // would add the start's χ² again (√(κ·χ²/A_kk)), within the bounds: first every
+        // axis below the start, then every axis above, then pairs. Measured on the
+        // fixtures' far starts: LHS over the whole bounds put none of 40 starts into the
         // right basin, nor did moving all parameters at once inside this box; moving
-        // pairs did.
+        // single parameters did (e.g. f3 or D0_sample alone).
         let n0 = normal::normal_equations(problem, &x0, strategy, settings.chunk_size, par);
         let chi2_0 = n0.chi2();
         let p = x0.len();
@@ -203,19 +209,31 @@ pub fn fit(
             settings.multistart_n,
             settings.seed,
         );
-        // Parallel over starts, each start sequential inside (no oversubscription).
-        let runs: Vec<Result<trust_region::LocalFit>> = if par.is_parallel() {
-            points
-                .par_iter()
-                .map(|x| local(x, Par::Seq, observer))
-                .collect()
-        } else {
-            points
-                .iter()
-                .map(|x| local(x, Par::Seq, observer))
-                .collect()
+        // Screening: every start runs a short local fit in parallel (each start
+        // sequential inside: no oversubscription); the best few then run to convergence.
+        let screen_tol = Tolerances {
+            max_iterations: tol.max_iterations.min(SCREEN_ITERATIONS),
+            ..*tol
         };
-        let runs: Vec<trust_region::LocalFit> = runs.into_iter().collect::<Result<_>>()?;
+        let screen = |x: &Vec<f64>| {
+            trust_region::levenberg_marquardt(
+                problem,
+                x,
+                &lo,
+                &hi,
+                &screen_tol,
+                strategy,
+                settings.chunk_size,
+                Par::Seq,
+                observer,
+            )
+        };
+        let runs: Vec<Result<trust_region::LocalFit>> = if par.is_parallel() {
+            points.par_iter().map(screen).collect()
+        } else {
+            points.iter().map(screen).collect()
+        };
+        let mut runs: Vec<trust_region::LocalFit> = runs.into_iter().collect::<Result<_>>()?;
         let starts = runs
             .iter()
             .map(|r| StartSummary {
@@ -224,7 +242,20 @@ pub fn fit(
                 iterations: r.iterations,
             })
             .collect();
-        let best = runs
+        runs.sort_by(|a, b| a.normal.chi2().total_cmp(&b.normal.chi2()));
+        runs.truncate(REFINE_BEST);
+        let refined: Vec<Result<trust_region::LocalFit>> = if par.is_parallel() {
+            runs.par_iter()
+                .map(|r| local(&r.x, Par::Seq, observer))
+                .collect()
+        } else {
+            runs.iter()
+                .map(|r| local(&r.x, Par::Seq, observer))
+                .collect()
+        };
+        let best = refined
+            .into_iter()
+            .collect::<Result<Vec<_>>>()?
             .into_iter()
             .min_by(|a, b| a.normal.chi2().total_cmp(&b.normal.chi2()))
             .expect("at least the given start");

@@ -41,9 +41,10 @@ pub fn latin_hypercube(
     points
 }
 
-/// `n` starting points: `x0` itself, then points equal to `x0` except for one pair of
-/// parameters, which take Latin-hypercube values in `[lo, hi]`. Pairs are visited in a
-/// seeded random order (all pairs before any repeats).
+/// `n` starting points: `x0` itself; then points equal to `x0` except for one
+/// parameter moved to the lower edge of its box, axis by axis; then the same at the
+/// upper edge (edges equal to `x0` are skipped); then pairs of parameters moved to
+/// Latin-hypercube values within `[lo, hi]`, pairs in a seeded random order.
 pub fn sparse_starts(
     x0: &[f64],
     lo: &[f64],
@@ -57,11 +58,29 @@ pub fn sparse_starts(
     if n <= 1 || p == 0 {
         return points;
     }
-    let values = latin_hypercube(n - 1, lo, hi, log_axes, seed);
+    for edge in [lo, hi] {
+        for k in 0..p {
+            if points.len() >= n {
+                return points;
+            }
+            if edge[k] != x0[k] {
+                let mut x = x0.to_vec();
+                x[k] = edge[k];
+                points.push(x);
+            }
+        }
+    }
+    if points.len() >= n {
+        return points;
+    }
+    let rest = n - points.len();
+    let values = latin_hypercube(rest, lo, hi, log_axes, seed.wrapping_add(2));
     let mut pairs: Vec<(usize, usize)> = (0..p)
-        .flat_map(|a| (a..p).map(move |b| (a, b)))
-        .filter(|(a, b)| a != b || p == 1)
+        .flat_map(|a| (a + 1..p).map(move |b| (a, b)))
         .collect();
+    if pairs.is_empty() {
+        pairs.push((0, 0));
+    }
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x9E37_79B9_7F4A_7C15);
     for i in (1..pairs.len()).rev() {
         let j = (rng.next_u64() % (i as u64 + 1)) as usize;
@@ -80,6 +99,16 @@ pub fn sparse_starts(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sparse_starts_probe_every_edge_then_pairs() {
+        let x0 = [0.5, 10.0];
+        let pts = sparse_starts(&x0, &[0.0, 5.0], &[1.0, 20.0], &[false, true], 7, 1);
+        assert_eq!(pts[0], vec![0.5, 10.0]);
+        assert_eq!(pts[1..5], [vec![0.0, 10.0], vec![0.5, 5.0], vec![1.0, 10.0], vec![0.5, 20.0]]);
+        assert_eq!(pts.len(), 7);
+        assert!(pts[5].iter().zip(&x0).all(|(a, b)| a != b), "a pair moves both parameters");
+    }
 
     #[test]
     fn one_point_per_stratum_reproducibly() {

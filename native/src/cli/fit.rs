@@ -182,7 +182,11 @@ fn fit_one(
         layout,
     )
     .with_context(|| format!("{}", config.path.display()))?;
-    let report = pool.install(|| nlsq::fit(&problem, settings, par, progress))?;
+    let mut settings = settings.clone();
+    if settings.multistart_n == usize::MAX {
+        settings.multistart_n = 2 * problem.n_params() + 1;
+    }
+    let report = pool.install(|| nlsq::fit(&problem, &settings, par, progress))?;
     Ok((model, report))
 }
 
@@ -230,9 +234,10 @@ pub fn run(args: FitArgs) -> anyhow::Result<bool> {
         Some(StrategyArg::Streaming) => Strategy::Streaming,
         None => o.strategy,
     };
+    // 0: off; usize::MAX: on with the default count (set per problem in fit_one).
     let multistart_n = match args.multistart {
         Some(n) => n,
-        None if o.multistart => o.multistart_n,
+        None if o.multistart => o.multistart_n.unwrap_or(usize::MAX),
         None => 0,
     };
     let settings = NlsqSettings {

@@ -32,8 +32,8 @@ pub struct NlsqOptions {
     pub tolerances: Tolerances,
     /// Latin-hypercube multistart.
     pub multistart: bool,
-    /// Number of starts.
-    pub multistart_n: usize,
+    /// Number of starts; `None`: 2P + 1 (every parameter moved down and up once).
+    pub multistart_n: Option<usize>,
     /// Seed of the starts.
     pub seed: u64,
     /// Memory strategy.
@@ -56,7 +56,7 @@ impl Default for NlsqOptions {
             fourier_order: 2,
             tolerances: Tolerances::default(),
             multistart: false,
-            multistart_n: 10,
+            multistart_n: None,
             seed: 0,
             strategy: Strategy::Auto,
             chunk_size: 65_536,
@@ -229,7 +229,7 @@ fn read_nlsq(root: &Node<'_>, warnings: &mut Warnings) -> Result<NlsqOptions, Co
         if k < 1 {
             return Err(n.error("must be ≥ 1"));
         }
-        o.multistart_n = k;
+        o.multistart_n = Some(k);
     }
     if let Some(n) = nl.get("seed") {
         o.seed = n.usize()? as u64;
