@@ -520,3 +520,44 @@ fn bundled_example_fits_and_draws_its_plots() {
     );
     assert!(dir.path().join("plots/data_phi_+045.00.png").exists());
 }
+
+#[test]
+fn unit_weights_change_nothing_and_bad_weights_are_named() {
+    use ndarray_npy::WriteNpyExt;
+    let data = data_dir().join("datasets");
+    let truth = truth_json(&data, "small");
+    let text = config(
+        &data.join("small_flat.h5"),
+        &truth,
+        &truth["suggested_start"],
+        "",
+    );
+    let plain_dir = tempfile::tempdir().expect("tempdir");
+    let plain = run_fit(plain_dir.path(), &text, &[]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ones = ndarray::Array2::<f64>::ones((100, 100));
+    ones.write_npy(std::fs::File::create(dir.path().join("w.npy")).expect("create"))
+        .expect("write");
+    let weighted = run_fit(dir.path(), &text, &["--weights", "w.npy"]);
+    for (a, b) in values(&weighted).iter().zip(values(&plain)) {
+        assert!((a - b).abs() <= 1e-10 * b.abs(), "{a} vs {b}");
+    }
+    let wrong = ndarray::Array2::<f64>::ones((50, 50));
+    wrong
+        .write_npy(std::fs::File::create(dir.path().join("bad.npy")).expect("create"))
+        .expect("write");
+    std::fs::write(dir.path().join("c.yaml"), &text).expect("config");
+    let out = heterodyne(
+        dir.path(),
+        &[
+            "fit",
+            "--config",
+            "c.yaml",
+            "--output-dir",
+            "o2",
+            "--weights",
+            "bad.npy",
+        ],
+    );
+    crate::common::assert_fails_with(&out, &["bad.npy", "expected [3, 100, 100] or [100, 100]"]);
+}

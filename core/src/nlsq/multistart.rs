@@ -105,9 +105,20 @@ mod tests {
         let x0 = [0.5, 10.0];
         let pts = sparse_starts(&x0, &[0.0, 5.0], &[1.0, 20.0], &[false, true], 7, 1);
         assert_eq!(pts[0], vec![0.5, 10.0]);
-        assert_eq!(pts[1..5], [vec![0.0, 10.0], vec![0.5, 5.0], vec![1.0, 10.0], vec![0.5, 20.0]]);
+        assert_eq!(
+            pts[1..5],
+            [
+                vec![0.0, 10.0],
+                vec![0.5, 5.0],
+                vec![1.0, 10.0],
+                vec![0.5, 20.0]
+            ]
+        );
         assert_eq!(pts.len(), 7);
-        assert!(pts[5].iter().zip(&x0).all(|(a, b)| a != b), "a pair moves both parameters");
+        assert!(
+            pts[5].iter().zip(&x0).all(|(a, b)| a != b),
+            "a pair moves both parameters"
+        );
     }
 
     #[test]

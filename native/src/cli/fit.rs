@@ -57,6 +57,10 @@ pub struct FitArgs {
     /// Latin-hypercube multistart with N starts (overrides the config).
     #[arg(long, value_name = "N")]
     pub multistart: Option<usize>,
+    /// Per-cell weights (.npy or .npz array `weights`): shape [φ, N, N] for the selected
+    /// angles and frame window, or [N, N] for all angles; ≥ 0 (e.g. 1/σ²).
+    #[arg(long, value_name = "FILE")]
+    pub weights: Option<PathBuf>,
     /// No progress bar and no table.
     #[arg(long)]
     pub quiet: bool,
@@ -113,6 +117,28 @@ pub(crate) fn load(
     Ok((config, data_path, raw, prepared))
 }
 
+/// Reads per-cell weights for `n_phi` matrices of `n×n` (a single `n×n` array applies to
+/// every angle).
+fn read_weights(path: &Path, n_phi: usize, n: usize) -> anyhow::Result<Vec<f64>> {
+    let raw = io::read_weights(path)?;
+    let nn = n * n;
+    let w = match raw.len() {
+        l if l == n_phi * nn => raw,
+        l if l == nn => (0..n_phi).flat_map(|_| raw.iter().copied()).collect(),
+        l => bail!(
+            "{}: weights hold {l} values; expected [{n_phi}, {n}, {n}] or [{n}, {n}] (the selected angles and frame window)",
+            path.display()
+        ),
+    };
+    if let Some(bad) = w.iter().find(|v| !(v.is_finite() && **v >= 0.0)) {
+        bail!(
+            "{}: weights must be finite and ≥ 0, found {bad}",
+            path.display()
+        );
+    }
+    Ok(w)
+}
+
 /// Memory the fit may plan for: half of what the OS reports available.
 fn memory_budget() -> usize {
     let available = std::fs::read_to_string("/proc/meminfo").ok().and_then(|s| {
@@ -148,6 +174,7 @@ fn physics_start(config: &Config) -> PhysicsStart {
 fn fit_one(
     config: &Config,
     c2: &[f64],
+    weights: Option<&[f64]>,
     n: usize,
     phi: &[f64],
     settings: &NlsqSettings,
@@ -176,7 +203,7 @@ fn fit_one(
     let problem = FitProblem::new(
         model.clone(),
         c2,
-        None,
+        weights,
         o.support,
         physics_start(config),
         layout,
@@ -252,6 +279,10 @@ pub fn run(args: FitArgs) -> anyhow::Result<bool> {
     let (pool, par) = super::thread_pool(args.threads.unwrap_or(o.threads))?;
     let n = data.n;
     let nn = n * n;
+    let weights = match &args.weights {
+        Some(path) => Some(read_weights(path, data.phi.len(), n)?),
+        None => None,
+    };
     let progress = Progress::new("fit", args.quiet);
     let groups: Vec<Vec<usize>> = match o.fit_angles {
         FitAngles::Joint => vec![(0..data.phi.len()).collect()],
@@ -264,7 +295,23 @@ pub fn run(args: FitArgs) -> anyhow::Result<bool> {
             .flat_map(|&a| data.c2[a * nn..(a + 1) * nn].iter().copied())
             .collect();
         let phi: Vec<f64> = group.iter().map(|&a| data.phi[a]).collect();
-        let (model, report) = fit_one(&config, &c2, n, &phi, &settings, &pool, par, &progress)?;
+        let w: Option<Vec<f64>> = weights.as_ref().map(|w| {
+            group
+                .iter()
+                .flat_map(|&a| w[a * nn..(a + 1) * nn].iter().copied())
+                .collect()
+        });
+        let (model, report) = fit_one(
+            &config,
+            &c2,
+            w.as_deref(),
+            n,
+            &phi,
+            &settings,
+            &pool,
+            par,
+            &progress,
+        )?;
         fits.push((phi, model, report));
     }
     progress.finish();

@@ -12,7 +12,7 @@ mod stack;
 
 pub use atomic::write_atomically;
 pub use error::IoError;
-pub use npy::{read_npy, read_npz, write_npy, write_npz};
+pub use npy::{read_npy, read_npz, read_weights, write_npy, write_npz};
 pub use outdir::Staging;
 pub use raw::{RawStack, rebuild_half_matrix};
 pub use stack::C2Stack;

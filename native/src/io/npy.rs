@@ -145,3 +145,35 @@ pub fn read_npz(path: &Path) -> Result<crate::io::RawStack, IoError> {
     let phi = get("phi")?.map(|a| a.1);
     stack_from_arrays(path, c2, q, phi, t, "npz")
 }
+
+/// Reads a weights array: a `.npy`, or the array `weights` of a `.npz`.
+pub fn read_weights(path: &Path) -> Result<Vec<f64>, IoError> {
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    match ext.as_str() {
+        "npy" => {
+            let file = File::open(path).map_err(|e| IoError::file(path, e))?;
+            Ok(read_any_npy(std::io::BufReader::new(file))
+                .map_err(|e| IoError::file(path, e))?
+                .1)
+        }
+        "npz" => {
+            use std::io::Read;
+            let file = File::open(path).map_err(|e| IoError::file(path, e))?;
+            let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file))
+                .map_err(|e| IoError::file(path, format!("not a readable .npz archive: {e}")))?;
+            let mut f = zip
+                .by_name("weights.npy")
+                .map_err(|_| IoError::dataset(path, "weights", "array not found in the archive"))?;
+            let mut buf = Vec::new();
+            f.read_to_end(&mut buf)
+                .map_err(|e| IoError::dataset(path, "weights", e))?;
+            Ok(read_any_npy(std::io::Cursor::new(buf))
+                .map_err(|e| IoError::dataset(path, "weights", e))?
+                .1)
+        }
+        _ => Err(IoError::file(path, "weights must be a .npy or .npz file")),
+    }
+}

@@ -346,3 +346,61 @@ fn read_flat(path: &Path, file: &File) -> Result<RawStack, IoError> {
         "flat",
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Compressed labels: cells without pixels get no label, so label − 1 is not the flat
+    /// (q, φ) cell; `dynamic_index_mapping` gives it.
+    #[test]
+    fn aps_u_labels_go_through_the_index_mapping() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("u.h5");
+        {
+            let f = File::create(&path).expect("create");
+            let qmap = f
+                .create_group("xpcs")
+                .and_then(|g| g.create_group("qmap"))
+                .expect("qmap");
+            qmap.new_dataset_builder()
+                .with_data(&ndarray::arr1(&[0.004, 0.005, 0.006]))
+                .create("dynamic_v_list_dim0")
+                .expect("q");
+            qmap.new_dataset_builder()
+                .with_data(&ndarray::arr1(&[0.0, 45.0, 90.0]))
+                .create("dynamic_v_list_dim1")
+                .expect("phi");
+            // Cells 3 and 6 hold no pixel: labels 1..7 map to cells 0,1,2,4,5,7,8.
+            qmap.new_dataset_builder()
+                .with_data(&ndarray::arr1(&[0u8, 1, 2, 4, 5, 7, 8]))
+                .create("dynamic_index_mapping")
+                .expect("map");
+            let tt = f
+                .group("xpcs")
+                .and_then(|g| g.create_group("twotime"))
+                .expect("twotime");
+            tt.new_dataset_builder()
+                .with_data(&ndarray::arr1(&[4i32, 5, 6]))
+                .create("processed_bins")
+                .expect("bins");
+            let maps = tt.create_group("correlation_map").expect("maps");
+            for k in 1..=3 {
+                let m = ndarray::Array2::<f32>::from_shape_fn((4, 4), |(i, j)| {
+                    if j >= i { k as f32 } else { 0.0 }
+                });
+                maps.new_dataset_builder()
+                    .with_data(&m)
+                    .create(format!("c2_{k:05}").as_str())
+                    .expect("c2");
+            }
+        }
+        let raw = read_hdf5(&path).expect("read");
+        assert_eq!(raw.layout, "aps-u");
+        assert_eq!(raw.q, vec![Some(0.005), Some(0.005), Some(0.006)]);
+        assert_eq!(raw.phi, vec![Some(45.0), Some(90.0), Some(45.0)]);
+        // float32 upper triangles rebuilt into full float64 matrices.
+        assert_eq!(raw.matrix(2)[4], 3.0);
+        assert_eq!(raw.matrix(2)[1], 3.0);
+    }
+}
