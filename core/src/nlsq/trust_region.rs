@@ -56,6 +56,26 @@ pub struct LocalFit {
     pub message: String,
 }
 
+impl LocalFit {
+    fn done(
+        x: Vec<f64>,
+        normal: Normal,
+        iterations: usize,
+        evaluations: usize,
+        converged: bool,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            x,
+            normal,
+            iterations,
+            evaluations,
+            converged,
+            message: message.into(),
+        }
+    }
+}
+
 /// Runs LM from `x0` (clipped into `[lo, hi]`).
 #[allow(clippy::too_many_arguments)]
 pub fn levenberg_marquardt(
@@ -121,24 +141,24 @@ pub fn levenberg_marquardt(
             })
             .fold(0.0, f64::max);
         if free.is_empty() || g_cos <= tol.gtol {
-            return Ok(LocalFit {
+            return Ok(LocalFit::done(
                 x,
                 normal,
                 iterations,
                 evaluations,
-                converged: true,
-                message: format!("gtol: gradient cosine {g_cos:.2e} ≤ {:.0e}", tol.gtol),
-            });
+                true,
+                format!("gtol: gradient cosine {g_cos:.2e} ≤ {:.0e}", tol.gtol),
+            ));
         }
         if iterations >= tol.max_iterations {
-            return Ok(LocalFit {
+            return Ok(LocalFit::done(
                 x,
                 normal,
                 iterations,
                 evaluations,
-                converged: false,
-                message: format!("stopped after max_iterations = {}", tol.max_iterations),
-            });
+                false,
+                format!("stopped after max_iterations = {}", tol.max_iterations),
+            ));
         }
         let nf = free.len();
         let a_s = DMatrix::from_fn(nf, nf, |u, v| {
@@ -149,14 +169,14 @@ pub fn levenberg_marquardt(
         // Try steps until one is accepted or λ says the model can make no progress.
         loop {
             if lambda > 1e16 {
-                return Ok(LocalFit {
+                return Ok(LocalFit::done(
                     x,
                     normal,
                     iterations,
                     evaluations,
-                    converged: false,
-                    message: "no further reduction possible (damping exhausted)".into(),
-                });
+                    false,
+                    "no further reduction possible (damping exhausted)",
+                ));
             }
             let mut m = a_s.clone();
             for u in 0..nf {
@@ -221,37 +241,37 @@ pub fn levenberg_marquardt(
                     return Err(Error::Cancelled);
                 }
                 if actual <= tol.ftol * old && predicted <= tol.ftol * old {
-                    return Ok(LocalFit {
+                    return Ok(LocalFit::done(
                         x,
                         normal,
                         iterations,
                         evaluations,
-                        converged: true,
-                        message: format!("ftol: relative χ² reduction ≤ {:.0e}", tol.ftol),
-                    });
+                        true,
+                        format!("ftol: relative χ² reduction ≤ {:.0e}", tol.ftol),
+                    ));
                 }
                 if step_norm <= tol.xtol * (tol.xtol + x_norm) {
-                    return Ok(LocalFit {
+                    return Ok(LocalFit::done(
                         x,
                         normal,
                         iterations,
                         evaluations,
-                        converged: true,
-                        message: format!("xtol: relative step ≤ {:.0e}", tol.xtol),
-                    });
+                        true,
+                        format!("xtol: relative step ≤ {:.0e}", tol.xtol),
+                    ));
                 }
                 break;
             }
             // A rejected step that is already negligible: the minimum is reached.
             if step_norm <= tol.xtol * (tol.xtol + x_norm) {
-                return Ok(LocalFit {
+                return Ok(LocalFit::done(
                     x,
                     normal,
                     iterations,
                     evaluations,
-                    converged: true,
-                    message: format!("xtol: relative step ≤ {:.0e}", tol.xtol),
-                });
+                    true,
+                    format!("xtol: relative step ≤ {:.0e}", tol.xtol),
+                ));
             }
             lambda *= nu;
             nu *= 2.0;

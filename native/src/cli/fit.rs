@@ -33,9 +33,9 @@ pub enum StrategyArg {
     Streaming,
 }
 
-/// Arguments of `heterodyne fit`.
+/// What to read and where to write: shared by `fit` and `plot`.
 #[derive(Debug, Args)]
-pub struct FitArgs {
+pub struct DataArgs {
     /// YAML config (the reference's schema).
     #[arg(long)]
     pub config: PathBuf,
@@ -45,9 +45,27 @@ pub struct FitArgs {
     /// Output directory (default: output.output_dir, else ./output).
     #[arg(long)]
     pub output_dir: Option<PathBuf>,
-    /// Angles to fit, degrees (default: config, else every angle in the file).
+    /// Angles, degrees (default: config, else every angle in the file).
     #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
     pub phi: Option<Vec<f64>>,
+}
+
+impl DataArgs {
+    /// The output directory: flag, else config, else `./output`.
+    pub fn output_dir(&self, config: &Config) -> PathBuf {
+        self.output_dir
+            .clone()
+            .or_else(|| config.fit.output_dir.clone())
+            .unwrap_or_else(|| PathBuf::from("output"))
+    }
+}
+
+/// Arguments of `heterodyne fit`.
+#[derive(Debug, Args)]
+pub struct FitArgs {
+    /// Config, data, output, angles.
+    #[command(flatten)]
+    pub input: DataArgs,
     /// Memory strategy (default: optimization.nlsq.strategy, else auto).
     #[arg(long, value_enum)]
     pub strategy: Option<StrategyArg>,
@@ -246,10 +264,11 @@ fn print_table(report: &NlsqReport, phi: &[f64]) {
 /// Runs the command; `Ok(true)` when every fit converged.
 pub fn run(args: FitArgs) -> anyhow::Result<bool> {
     let start = Instant::now();
+    let input = &args.input;
     let (config, data_path, raw, data) = load(
-        &args.config,
-        args.data.as_deref(),
-        args.phi.as_deref(),
+        &input.config,
+        input.data.as_deref(),
+        input.phi.as_deref(),
         args.quiet,
     )?;
     let t_loaded = start.elapsed().as_secs_f64();
@@ -327,11 +346,7 @@ pub fn run(args: FitArgs) -> anyhow::Result<bool> {
     }
     let grid = fits[0].1.grid().to_owned();
     let t = grid.times();
-    let output_dir = args
-        .output_dir
-        .clone()
-        .or_else(|| config.fit.output_dir.clone())
-        .unwrap_or_else(|| PathBuf::from("output"));
+    let output_dir = input.output_dir(&config);
     let staging = Staging::new(&output_dir)?;
     let bounds: Vec<(f64, f64, bool)> = config
         .parameters

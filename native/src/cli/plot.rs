@@ -1,28 +1,17 @@
 //! `heterodyne plot`: heatmaps of the data a config selects (after trimming and the
 //! diagonal correction), no fit — the reference's `hexp`.
 
-use std::path::PathBuf;
-
 use clap::Args;
 
-use super::fit::load;
+use super::fit::{DataArgs, load};
 use crate::io::{Staging, plots};
 
 /// Arguments of `heterodyne plot`.
 #[derive(Debug, Args)]
 pub struct PlotArgs {
-    /// YAML config.
-    #[arg(long)]
-    pub config: PathBuf,
-    /// Data file (default: experimental_data.file_path).
-    #[arg(long)]
-    pub data: Option<PathBuf>,
-    /// Output directory (default: output.output_dir, else ./output).
-    #[arg(long)]
-    pub output_dir: Option<PathBuf>,
-    /// Angles, degrees (default: config, else all).
-    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
-    pub phi: Option<Vec<f64>>,
+    /// Config, data, output, angles.
+    #[command(flatten)]
+    pub input: DataArgs,
     /// No messages.
     #[arg(long)]
     pub quiet: bool,
@@ -30,16 +19,14 @@ pub struct PlotArgs {
 
 /// Runs the command.
 pub fn run(args: PlotArgs) -> anyhow::Result<()> {
+    let input = &args.input;
     let (config, _, _, data) = load(
-        &args.config,
-        args.data.as_deref(),
-        args.phi.as_deref(),
+        &input.config,
+        input.data.as_deref(),
+        input.phi.as_deref(),
         args.quiet,
     )?;
-    let out = args
-        .output_dir
-        .or_else(|| config.fit.output_dir.clone())
-        .unwrap_or_else(|| PathBuf::from("output"));
+    let out = input.output_dir(&config);
     let mut grid = config.analyzer.grid()?;
     grid.n = data.n;
     let t = grid.times();

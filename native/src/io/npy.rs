@@ -81,34 +81,8 @@ fn stack_from_arrays(
     t: Option<Vec<f64>>,
     layout: &'static str,
 ) -> Result<crate::io::RawStack, IoError> {
-    let (k, n) = match shape.as_slice() {
-        [a, b] if a == b && *a > 0 => (1, *a),
-        [k, a, b] if a == b && *a > 0 => (*k, *a),
-        _ => {
-            return Err(IoError::dataset(
-                path,
-                "c2",
-                format!("expected a square (N, N) or (n, N, N) array, found shape {shape:?}"),
-            ));
-        }
-    };
-    let per = |v: Option<Vec<f64>>| -> Vec<Option<f64>> {
-        match v {
-            Some(v) if v.len() == k => v.into_iter().map(Some).collect(),
-            Some(v) if !v.is_empty() => vec![Some(v[0]); k],
-            _ => vec![None; k],
-        }
-    };
-    Ok(crate::io::RawStack {
-        c2,
-        n,
-        q: per(q),
-        phi: per(phi),
-        t,
-        frame_time: None,
-        layout,
-        notes: Vec::new(),
-    })
+    crate::io::RawStack::from_array(&shape, c2, q, phi, t, layout)
+        .map_err(|e| IoError::dataset(path, "c2", e))
 }
 
 /// Reads a `.npy` holding c2 alone.

@@ -37,6 +37,44 @@ impl RawStack {
     pub fn matrix(&self, k: usize) -> &[f64] {
         &self.c2[k * self.n * self.n..(k + 1) * self.n * self.n]
     }
+
+    /// A stack stored as one `(N, N)` or `(n, N, N)` array with optional q, φ and time
+    /// arrays (one value per matrix, or one for all). `Err` describes a bad shape.
+    pub fn from_array(
+        shape: &[usize],
+        c2: Vec<f64>,
+        q: Option<Vec<f64>>,
+        phi: Option<Vec<f64>>,
+        t: Option<Vec<f64>>,
+        layout: &'static str,
+    ) -> Result<Self, String> {
+        let (k, n) = match *shape {
+            [a, b] if a == b && a > 0 => (1, a),
+            [k, a, b] if a == b && a > 0 => (k, a),
+            _ => {
+                return Err(format!(
+                    "expected a square two-time array, (N, N) or (n, N, N); found shape {shape:?}"
+                ));
+            }
+        };
+        let per = |v: Option<Vec<f64>>| -> Vec<Option<f64>> {
+            match v {
+                Some(v) if v.len() == k => v.into_iter().map(Some).collect(),
+                Some(v) if !v.is_empty() => vec![Some(v[0]); k],
+                _ => vec![None; k],
+            }
+        };
+        Ok(Self {
+            c2,
+            n,
+            q: per(q),
+            phi: per(phi),
+            t,
+            frame_time: None,
+            layout,
+            notes: Vec::new(),
+        })
+    }
 }
 
 /// Rebuilds a full symmetric matrix from one stored as a triangle: `M + Mᵀ − diag(M)`

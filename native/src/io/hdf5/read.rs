@@ -267,34 +267,7 @@ fn stack_from(
     layout: &'static str,
 ) -> Result<RawStack, IoError> {
     let (shape, c2) = read_f64(path, ds, name)?;
-    let (k, n) = match shape.as_slice() {
-        [a, b] => (1, square(path, name, &[*a, *b])?),
-        [k, a, b] => (*k, square(path, name, &[*a, *b])?),
-        _ => {
-            return Err(IoError::dataset(
-                path,
-                name,
-                format!("expected (N, N) or (n, N, N), found shape {shape:?}"),
-            ));
-        }
-    };
-    let per = |v: Option<Vec<f64>>| -> Vec<Option<f64>> {
-        match v {
-            Some(v) if v.len() == k => v.into_iter().map(Some).collect(),
-            Some(v) if !v.is_empty() => vec![Some(v[0]); k],
-            _ => vec![None; k],
-        }
-    };
-    Ok(RawStack {
-        c2,
-        n,
-        q: per(q),
-        phi: per(phi),
-        t,
-        frame_time: None,
-        layout,
-        notes: Vec::new(),
-    })
+    RawStack::from_array(&shape, c2, q, phi, t, layout).map_err(|e| IoError::dataset(path, name, e))
 }
 
 fn read_exchange(path: &Path, file: &File) -> Result<RawStack, IoError> {
