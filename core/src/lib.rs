@@ -25,6 +25,7 @@
 pub mod data;
 pub mod error;
 pub mod exec;
+pub mod mcmc;
 pub mod model;
 pub mod nlsq;
 

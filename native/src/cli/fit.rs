@@ -359,19 +359,24 @@ pub fn run(args: FitArgs) -> anyhow::Result<bool> {
     let fit_json: Value = match o.fit_angles {
         FitAngles::Joint => results::report_json(&fits[0].2, &fits[0].0, &bounds),
         FitAngles::Separate => {
-            let mut v = results::report_json(&fits[0].2, &fits[0].0, &bounds);
-            v["angles"] = Value::Array(
-                fits.iter()
-                    .map(|(phi, _, r)| {
-                        let mut j = results::report_json(r, phi, &bounds);
-                        j["phi"] = json!(phi[0]);
-                        j
-                    })
-                    .collect(),
-            );
-            v["chi2"] = json!(chi2);
-            v["converged"] = json!(converged);
-            v
+            // One full report per angle; at the top level only what is common to all.
+            let angles: Vec<Value> = fits
+                .iter()
+                .map(|(phi, _, r)| {
+                    let mut j = results::report_json(r, phi, &bounds);
+                    j["phi"] = json!(phi[0]);
+                    j
+                })
+                .collect();
+            json!({
+                "angles": angles,
+                "chi2": chi2,
+                "dof": fits.iter().map(|f| f.2.dof).sum::<usize>(),
+                "n_points": fits.iter().map(|f| f.2.n_points).sum::<usize>(),
+                "iterations": fits.iter().map(|f| f.2.iterations).max(),
+                "converged": converged,
+                "warnings": fits.iter().flat_map(|f| f.2.warnings.iter().cloned()).collect::<Vec<_>>(),
+            })
         }
     };
     let mut result = json!({
