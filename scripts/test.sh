@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# The project's checks, in the order a reviewer reads them: format, lints, the core for
-# the browser target, then every test. Tests that need ../shared/fixtures print why they
+# The project's checks, in the order a reviewer reads them: format, lints, docs, the core
+# for the browser target, then every test. Tests that need ../shared/fixtures print why they
 # skip when it is absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 cargo build -p heterodyne-core --target wasm32-unknown-unknown
 if [ -d ../shared/fixtures ]; then
     echo "shared fixtures found at ../shared/fixtures: medium-dataset and real-file tests run"

@@ -95,9 +95,9 @@ pub struct CellPrimitives {
     pub cos: f64,
     /// sin of the phase.
     pub sin: f64,
-    /// ∂(−q²·I_r/2)/∂(C_r[j] − C_r[i]).
+    /// ∂(−q²·I_r/2)/∂(C_r(t_j) − C_r(t_i)).
     pub dar_dx: f64,
-    /// ∂(−q²·I_s/2)/∂(C_s[j] − C_s[i]).
+    /// ∂(−q²·I_s/2)/∂(C_s(t_j) − C_s(t_i)).
     pub das_dx: f64,
 }
 

@@ -6,7 +6,8 @@
 //! - [`integrals`]: cumulative trapezoid.
 //! - [`factors`]: per-time vectors for one parameter set.
 //! - [`element`]: one c2 element and its gradient, directly (where the cross term lives).
-//! - [`separable`]: the fast tiled evaluator (outer products, no transcendentals).
+//! - `separable`: the fast evaluator behind [`HeterodyneModel::c2_into`] (outer products,
+//!   no transcendental call per element).
 
 pub mod element;
 pub mod factors;

@@ -58,7 +58,7 @@ pub fn write_flat(path: &Path, stack: &C2Stack) -> Result<(), IoError> {
 }
 
 /// The APS-U twotime layout for one q and the stack's angles: `xpcs/qmap` lists
-/// (`dynamic_v_list_dim0` = [q], `dim1` = φ, `dynamic_num_pts`, `dynamic_index_mapping`),
+/// (`dynamic_v_list_dim0` = `[q]`, `dim1` = φ, `dynamic_num_pts`, `dynamic_index_mapping`),
 /// `xpcs/twotime/processed_bins` = 1..n_phi and `correlation_map/c2_00001…` holding the
 /// upper triangle (diagonal included, lower triangle 0) as boost_corr writes it.
 pub fn write_aps_u(path: &Path, stack: &C2Stack) -> Result<(), IoError> {
