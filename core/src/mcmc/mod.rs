@@ -3,3 +3,4 @@
 //! come next.
 
 pub mod diagnostics;
+pub mod nuts;
