@@ -4,3 +4,4 @@
 
 pub mod diagnostics;
 pub mod nuts;
+pub mod posterior;
