@@ -1,7 +1,14 @@
-//! Bayesian uncertainty (issue "Bayesian uncertainty", in progress): convergence
-//! diagnostics of MCMC draws. The posterior, the sampler and the consensus combination
-//! come next.
+//! Bayesian uncertainty (the CMC issue, in progress):
+//! - [`posterior`]: the log posterior of a fit problem with its exact gradient;
+//! - [`nuts`]: NUTS chains through nuts-rs;
+//! - [`shard`]: rows of cells dealt to shards;
+//! - [`consensus`]: full-covariance Consensus Monte Carlo combination;
+//! - [`diagnostics`]: rank-normalised split R̂, bulk and tail ESS.
+//!
+//! Still to come: the CMC driver with per-shard reports, BFMI, the CLI and its outputs.
 
+pub mod consensus;
 pub mod diagnostics;
 pub mod nuts;
 pub mod posterior;
+pub mod shard;

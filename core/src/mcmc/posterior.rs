@@ -40,6 +40,9 @@ pub struct Posterior<'a> {
     noise: Noise,
     /// Independent cells (the likelihood's observation count).
     n_cells: f64,
+    /// Power of the prior (and of the transform's Jacobian): 1/K on each of K shards, so
+    /// that the product of the shard densities is the full posterior.
+    prior_weight: f64,
 }
 
 fn logistic(u: f64) -> f64 {
@@ -85,7 +88,14 @@ impl<'a> Posterior<'a> {
             prior_std,
             noise,
             n_cells: problem.n_cells() as f64,
+            prior_weight: 1.0,
         }
+    }
+
+    /// The same posterior with its prior (and Jacobian) raised to `weight` (1/K per shard).
+    pub fn with_prior_weight(mut self, weight: f64) -> Self {
+        self.prior_weight = weight;
+        self
     }
 
     /// Number of fitted quantities (without σ).
@@ -149,15 +159,17 @@ impl LogDensity for Posterior<'_> {
             let width = self.hi[k] - self.lo[k];
             let dx_du = width * s * (1.0 - s);
             let z = (x[k] - self.prior_mean[k]) / self.prior_std[k];
-            logp += -0.5 * z * z + width.ln() + s.ln() + (1.0 - s).ln();
+            let w = self.prior_weight;
+            logp += w * (-0.5 * z * z + width.ln() + s.ln() + (1.0 - s).ln());
             // ∂χ²/∂x = ½·∂χ²_both/∂x = JᵀWr, and log L = −χ²/(2σ²).
-            let dlogp_dx = -0.5 * jtr[k] * inv_s2 - z / self.prior_std[k];
-            grad[k] = dlogp_dx * dx_du + (1.0 - 2.0 * s);
+            let dlogp_dx = -0.5 * jtr[k] * inv_s2 - w * z / self.prior_std[k];
+            grad[k] = dlogp_dx * dx_du + w * (1.0 - 2.0 * s);
         }
         if let Noise::Sampled { scale } = self.noise {
             // u_σ = ln σ: likelihood, half-normal prior and the Jacobian σ.
-            logp += -0.5 * (sigma / scale).powi(2) + u[p];
-            grad[p] = chi2 * inv_s2 - self.n_cells - (sigma / scale).powi(2) + 1.0;
+            let w = self.prior_weight;
+            logp += w * (-0.5 * (sigma / scale).powi(2) + u[p]);
+            grad[p] = chi2 * inv_s2 - self.n_cells + w * (1.0 - (sigma / scale).powi(2));
         }
         Ok(logp)
     }

@@ -225,9 +225,46 @@ impl FitProblem {
         self.vary_idx.len() + self.scaling.len()
     }
 
-    /// Number of packed (independent) cells.
+    /// Number of packed (independent) cells on this problem's rows.
     pub fn n_cells(&self) -> usize {
-        self.data.len()
+        self.rows.iter().map(|r| r.j_end - r.j_start).sum()
+    }
+
+    /// Number of matrix rows (the unit of sharding).
+    pub fn n_rows(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// The same problem on a subset of its rows (indices into the row list, in order),
+    /// for a shard of Consensus Monte Carlo.
+    pub fn with_rows(&self, keep: &[usize]) -> Result<Self> {
+        let rows: Vec<RowSpan> = keep
+            .iter()
+            .map(|&k| {
+                self.rows.get(k).copied().ok_or_else(|| {
+                    Error::invalid(
+                        "shard",
+                        format!("row {k} of {} does not exist", self.rows.len()),
+                    )
+                })
+            })
+            .collect::<Result<_>>()?;
+        if rows.is_empty() {
+            return Err(Error::invalid("shard", "holds no cell"));
+        }
+        let n_phi = self.model.phi().len();
+        let mut n_residuals = vec![0; n_phi];
+        for r in &rows {
+            let diag = usize::from(r.j_start == r.i);
+            n_residuals[r.angle] += 2 * (r.j_end - r.j_start) - diag;
+        }
+        Ok(Self {
+            rows,
+            n_residuals,
+            // The asymmetry constant only shifts χ²; a shard carries none.
+            constant: vec![0.0; n_phi],
+            ..self.clone()
+        })
     }
 
     /// Residual count, both triangles, all angles.

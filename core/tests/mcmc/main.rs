@@ -146,3 +146,66 @@ fn nuts_recovers_a_reduced_model() {
     assert!((s_mean / 3.15e-3 - 1.0).abs() < 0.1, "σ {s_mean}");
     assert_eq!(divergences, 0);
 }
+
+#[test]
+fn consensus_of_one_shard_is_nuts_and_four_shards_agree() {
+    use heterodyne_core::mcmc::consensus::combine;
+    use heterodyne_core::mcmc::shard::{ShardStrategy, shard_problems};
+    let free = [6, 7, 12, 13];
+    let data = synthetic::small(30, &[0.0, 45.0, 90.0], 8);
+    let p = problem(&data, &free);
+    let fit = nlsq::fit(&p, &NlsqSettings::default(), Par::Seq, &Silent).expect("fit");
+    let settings = NutsSettings {
+        num_warmup: 300,
+        num_samples: 300,
+        seed: 21,
+        ..NutsSettings::default()
+    };
+    let run = |k: usize| {
+        let shards = shard_problems(&p, k, ShardStrategy::Stride, 0).expect("shards");
+        let draws: Vec<_> = shards
+            .iter()
+            .map(|sp| {
+                let post =
+                    Posterior::new(sp, Noise::Fixed(3.15e-3)).with_prior_weight(1.0 / k as f64);
+                let init = post.to_unconstrained(&fit.x, None);
+                sample(|| post.clone(), &[init.clone(), init], &settings, Par::Seq).expect("sample")
+            })
+            .collect();
+        (draws.clone(), combine(&draws, true).expect("combine"))
+    };
+    let (single, one) = run(1);
+    assert!(one.excluded.is_empty());
+    for (c, chain) in one.chains.iter().enumerate() {
+        for (t, d) in chain.iter().enumerate() {
+            for (a, b) in d.iter().zip(&single[0][c].draws[t]) {
+                assert!(
+                    (a - b).abs() <= 1e-9 * b.abs().max(1.0),
+                    "K = 1 changed a draw"
+                );
+            }
+        }
+    }
+    let (_, four) = run(4);
+    assert_eq!(four.used.len(), 4, "excluded: {:?}", four.excluded);
+    let post = Posterior::new(&p, Noise::Fixed(3.15e-3));
+    let stats = |chains: &[Vec<Vec<f64>>], k: usize| {
+        let v: Vec<f64> = chains
+            .iter()
+            .flatten()
+            .map(|u| post.from_unconstrained(u).0[k])
+            .collect();
+        let m = v.iter().sum::<f64>() / v.len() as f64;
+        let sd = (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() as f64 - 1.0)).sqrt();
+        (m, sd)
+    };
+    for k in 0..p.n_params() {
+        let (m1, sd1) = stats(&one.chains, k);
+        let (m4, sd4) = stats(&four.chains, k);
+        println!("param {k}: K=1 {m1:.5} ± {sd1:.2e}, K=4 {m4:.5} ± {sd4:.2e}");
+        assert!(
+            (m4 - m1).abs() <= sd1,
+            "param {k}: K = 4 mean {m4} vs K = 1 {m1} ± {sd1}"
+        );
+    }
+}
