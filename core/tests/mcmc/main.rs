@@ -209,3 +209,63 @@ fn consensus_of_one_shard_is_nuts_and_four_shards_agree() {
         );
     }
 }
+
+#[test]
+fn cmc_driver_reports_converged_shards_and_refuses_bad_settings() {
+    use heterodyne_core::mcmc::cmc::{CmcSettings, run_cmc};
+    let free = [6, 7, 12, 13];
+    let data = synthetic::small(30, &[0.0, 45.0, 90.0], 8);
+    let p = problem(&data, &free);
+    let fit = nlsq::fit(&p, &NlsqSettings::default(), Par::Seq, &Silent).expect("fit");
+    let settings = CmcSettings {
+        nuts: NutsSettings {
+            num_warmup: 300,
+            num_samples: 300,
+            seed: 2,
+            ..NutsSettings::default()
+        },
+        num_chains: 2,
+        num_shards: 3,
+        ..CmcSettings::default()
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .expect("pool");
+    let report = pool
+        .install(|| run_cmc(&p, &fit.x, 3e-3, &settings, Par::threads(2), &Silent))
+        .expect("cmc");
+    let seq = run_cmc(&p, &fit.x, 3e-3, &settings, Par::Seq, &Silent).expect("cmc");
+    assert_eq!(report.draws, seq.draws, "parallel shards changed the draws");
+    assert_eq!(report.shards.len(), 3);
+    assert!(report.shards.iter().all(|s| s.used), "{:?}", report.shards);
+    for (pos, &k) in free.iter().enumerate() {
+        let s = &report.params[pos];
+        let truth = synthetic::TRUTH[k];
+        println!(
+            "{}: {:.5} ± {:.2e}, R̂ {:.4}, ESS {:.0}/{:.0}",
+            s.name, s.mean, s.std, s.r_hat, s.ess_bulk, s.ess_tail
+        );
+        assert!(
+            ((s.mean - truth) / s.std).abs() <= 3.0,
+            "{}: {} vs {truth}",
+            s.name,
+            s.mean
+        );
+        assert!(s.r_hat < 1.05 && s.ess_bulk > 100.0, "{s:?}");
+        assert!(s.hdi94_low < s.median && s.median < s.hdi94_high);
+    }
+    assert_eq!(report.params.last().map(|s| s.name.as_str()), Some("sigma"));
+
+    let bad = |f: &dyn Fn(&mut CmcSettings)| {
+        let mut s = settings.clone();
+        f(&mut s);
+        run_cmc(&p, &fit.x, 3e-3, &s, Par::Seq, &Silent).expect_err("bad settings")
+    };
+    let e = bad(&|s| s.num_chains = 0);
+    assert!(e.to_string().contains("num_chains"), "{e}");
+    let e = bad(&|s| s.nuts.target_accept = 1.5);
+    assert!(e.to_string().contains("target_accept_prob"), "{e}");
+    let e = bad(&|s| s.num_shards = 10_000);
+    assert!(e.to_string().contains("num_shards"), "{e}");
+}
