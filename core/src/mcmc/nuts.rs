@@ -211,45 +211,29 @@ pub fn sample<D: LogDensity>(
     let total = settings.num_warmup + settings.num_samples;
     let one = |(c, init): (usize, &Vec<f64>)| -> Result<ChainDraws> {
         let chain = c as u64;
+        // The two mass-matrix kinds are different types with the same fields.
+        macro_rules! run_with {
+            ($kind:ty) => {{
+                let mut s = <$kind>::default();
+                s.num_tune = settings.num_warmup;
+                s.num_draws = settings.num_samples;
+                s.maxdepth = settings.max_tree_depth;
+                s.seed = settings.seed;
+                s.adapt_options.step_size_settings.target_accept = settings.target_accept;
+                run_chain(
+                    &s,
+                    make(),
+                    init,
+                    chain,
+                    settings.seed,
+                    total,
+                    settings.num_warmup,
+                )
+            }};
+        }
         match settings.mass {
-            MassMatrix::Diag => {
-                let mut s = nuts_rs::DiagNutsSettings {
-                    num_tune: settings.num_warmup,
-                    num_draws: settings.num_samples,
-                    maxdepth: settings.max_tree_depth,
-                    seed: settings.seed,
-                    ..Default::default()
-                };
-                s.adapt_options.step_size_settings.target_accept = settings.target_accept;
-                run_chain(
-                    &s,
-                    make(),
-                    init,
-                    chain,
-                    settings.seed,
-                    total,
-                    settings.num_warmup,
-                )
-            }
-            MassMatrix::LowRank => {
-                let mut s = nuts_rs::LowRankNutsSettings {
-                    num_tune: settings.num_warmup,
-                    num_draws: settings.num_samples,
-                    maxdepth: settings.max_tree_depth,
-                    seed: settings.seed,
-                    ..Default::default()
-                };
-                s.adapt_options.step_size_settings.target_accept = settings.target_accept;
-                run_chain(
-                    &s,
-                    make(),
-                    init,
-                    chain,
-                    settings.seed,
-                    total,
-                    settings.num_warmup,
-                )
-            }
+            MassMatrix::Diag => run_with!(nuts_rs::DiagNutsSettings),
+            MassMatrix::LowRank => run_with!(nuts_rs::LowRankNutsSettings),
         }
     };
     if par.is_parallel() {
