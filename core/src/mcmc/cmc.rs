@@ -258,9 +258,13 @@ pub fn run_cmc(
         }
     }
     if good.is_empty() {
+        let reasons: Vec<String> = summaries
+            .iter()
+            .map(|s| format!("shard {}: {}", s.shard, s.reason.as_deref().unwrap_or("?")))
+            .collect();
         return Err(Error::invalid(
             "cmc",
-            "no shard converged; see the shard reports",
+            format!("no shard converged ({})", reasons.join("; ")),
         ));
     }
     let consensus = combine(&good, settings.robust)?;
