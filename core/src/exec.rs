@@ -50,6 +50,17 @@ pub enum Event {
         /// Current cost, Σ r².
         cost: f64,
     },
+    /// A sampler draw finished (warm-up included): shard, chain, 1-based draw, total.
+    Draw {
+        /// Shard index (0 without sharding).
+        shard: usize,
+        /// Chain index within the shard.
+        chain: usize,
+        /// Draws done so far by this chain, warm-up included.
+        draw: u64,
+        /// Warm-up plus kept draws of this chain.
+        total: u64,
+    },
     /// Free-form note for the log.
     Note(String),
 }

@@ -1,19 +1,86 @@
 //! The Consensus Monte Carlo driver: shard a fit problem, run NUTS chains on every shard
 //! from the NLSQ optimum, judge each shard, combine the sound ones, and summarise the
-//! combined posterior with its diagnostics. Shards run one after another, or in parallel
-//! on the caller's pool (chains inside a shard then run sequentially); the draws are the
-//! same either way, since every stream comes from (seed, shard, chain).
+//! combined posterior with its diagnostics and a verdict.
+//!
+//! Shards run one after another ([`Backend::Sequential`]) or on worker pools handed in by
+//! the caller ([`Backend::Parallel`]; natively each pool is pinned to a NUMA node). Every
+//! random stream comes from (seed, shard, chain) alone, so the draws are bit-identical
+//! whatever the backend and the number of workers or threads.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::{Deserialize, Serialize};
 
 use super::consensus::combine;
-use super::diagnostics::{ess_bulk, ess_tail, rhat};
-use super::nuts::{ChainDraws, NutsSettings, sample};
-use super::posterior::{Noise, Posterior};
+use super::diagnostics::{bfmi, ess_bulk, ess_tail, rhat};
+use super::nuts::{ChainDraws, NutsSettings, sample_with};
+use super::posterior::{Posterior, PosteriorOptions, Reparam};
 use super::shard::{ShardStrategy, shard_problems};
+use super::transform::{RidgePair, Slope};
 use crate::error::{Error, Result};
 use crate::exec::{Event, Flow, Observer, Par};
 use crate::nlsq::FitProblem;
+
+/// How many shards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShardCount {
+    /// The reference's rule (fitting.md §2.6): one shard up to 100 000 data points (both
+    /// triangles), else ⌈points / max_points_per_shard⌉ (10 000 when `None`), at most 500
+    /// and at most one per matrix row.
+    Auto {
+        /// Largest shard, in data points; `Some` also forces sharding below 100 000.
+        max_points_per_shard: Option<usize>,
+    },
+    /// Exactly this many (1: plain NUTS on all cells).
+    Fixed(usize),
+}
+
+impl ShardCount {
+    /// The shard count for a problem with `n_points` data points (both triangles) in
+    /// `n_rows` rows.
+    pub fn resolve(self, n_points: usize, n_rows: usize) -> Result<usize> {
+        match self {
+            ShardCount::Fixed(k) => Ok(k),
+            ShardCount::Auto {
+                max_points_per_shard: Some(0),
+            } => Err(Error::invalid("max_points_per_shard", "must be ≥ 1")),
+            ShardCount::Auto {
+                max_points_per_shard,
+            } => {
+                if max_points_per_shard.is_none() && n_points <= 100_000 {
+                    return Ok(1);
+                }
+                let m = max_points_per_shard.unwrap_or(10_000);
+                Ok(n_points.div_ceil(m).clamp(1, 500).min(n_rows.max(1)))
+            }
+        }
+    }
+}
+
+/// Thresholds of the verdict (the reference's `validation` section).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Validation {
+    /// Largest acceptable R̂ (the reference's 1.1; 1.01 is what we recommend).
+    pub max_r_hat: f64,
+    /// Smallest acceptable bulk ESS.
+    pub min_ess: f64,
+    /// Smallest acceptable E-BFMI of a chain.
+    pub min_bfmi: f64,
+    /// Largest acceptable fraction of divergent draws (a shard above it is excluded).
+    pub max_divergence_rate: f64,
+}
+
+impl Default for Validation {
+    fn default() -> Self {
+        Self {
+            max_r_hat: 1.1,
+            min_ess: 400.0,
+            min_bfmi: 0.3,
+            max_divergence_rate: 0.10,
+        }
+    }
+}
 
 /// Settings of a CMC run.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,16 +89,16 @@ pub struct CmcSettings {
     pub nuts: NutsSettings,
     /// Chains per shard.
     pub num_chains: usize,
-    /// Number of shards K (1: plain NUTS on all cells).
-    pub num_shards: usize,
+    /// Number of shards.
+    pub shards: ShardCount,
     /// How rows go to shards.
     pub strategy: ShardStrategy,
-    /// Noise model of the likelihood.
-    pub noise: Noise,
+    /// Noise, priors and coordinates.
+    pub posterior: PosteriorOptions,
     /// Drop outlier shards before combining.
     pub robust: bool,
-    /// A shard whose largest R̂ exceeds this is excluded.
-    pub max_rhat: f64,
+    /// Verdict thresholds.
+    pub validation: Validation,
 }
 
 impl Default for CmcSettings {
@@ -39,13 +106,26 @@ impl Default for CmcSettings {
         Self {
             nuts: NutsSettings::default(),
             num_chains: 4,
-            num_shards: 1,
+            shards: ShardCount::Auto {
+                max_points_per_shard: None,
+            },
             strategy: ShardStrategy::Stride,
-            noise: Noise::Sampled { scale: 0.01 },
+            posterior: PosteriorOptions::new(super::posterior::Noise::Sampled { scale: 0.01 }),
             robust: true,
-            max_rhat: 1.1,
+            validation: Validation::default(),
         }
     }
+}
+
+/// Where shards run.
+#[derive(Debug, Clone, Copy)]
+pub enum Backend<'p> {
+    /// One shard after another; a shard's chains run with this parallelism (on the pool
+    /// the caller entered).
+    Sequential(Par),
+    /// Shards dealt to these worker pools as they free up; a shard's chains run in
+    /// parallel on its worker's threads.
+    Parallel(&'p [rayon::ThreadPool]),
 }
 
 /// What happened on one shard.
@@ -55,12 +135,18 @@ pub struct ShardSummary {
     pub shard: usize,
     /// Independent cells in it.
     pub n_cells: usize,
-    /// Largest R̂ over its parameters (NaN if it failed).
-    pub max_rhat: f64,
+    /// Largest R̂ over its parameters (`None` if it failed).
+    pub max_rhat: Option<f64>,
     /// Smallest bulk ESS over its parameters.
-    pub min_ess_bulk: f64,
+    pub min_ess_bulk: Option<f64>,
     /// Divergent kept draws.
     pub divergences: usize,
+    /// E-BFMI of each chain.
+    pub bfmi: Vec<f64>,
+    /// Step size of each chain after warm-up.
+    pub step_size: Vec<f64>,
+    /// Mean tree depth over its kept draws.
+    pub mean_tree_depth: Option<f64>,
     /// Whether it entered the combination.
     pub used: bool,
     /// Why not, when not.
@@ -70,7 +156,7 @@ pub struct ShardSummary {
 /// Posterior summary of one quantity.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ParamSummary {
-    /// Name (as in the fit's optimiser vector, or `sigma`).
+    /// Name (as in the fit's optimiser vector, `sigma`, or an identified combination).
     pub name: String,
     /// Posterior mean.
     pub mean: f64,
@@ -92,19 +178,54 @@ pub struct ParamSummary {
     pub ess_bulk: f64,
     /// Tail effective sample size.
     pub ess_tail: f64,
+    /// Posterior contraction `1 − var_post/var_prior` (near 1: the data decide; near 0:
+    /// the prior does).
+    pub contraction: Option<f64>,
+}
+
+/// Sample statistics of one shard's kept draws, `[chain][draw]`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SampleStats {
+    /// Whether the draw diverged.
+    pub divergent: Vec<Vec<bool>>,
+    /// Tree depth.
+    pub tree_depth: Vec<Vec<u64>>,
+    /// Hamiltonian at the draw.
+    pub energy: Vec<Vec<f64>>,
+    /// Step size of each chain.
+    pub step_size: Vec<f64>,
+}
+
+/// The overall judgement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// Every check passed.
+    pub converged: bool,
+    /// One line per failed check, naming the parameter or shard.
+    pub warnings: Vec<String>,
 }
 
 /// The result of a CMC run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CmcReport {
-    /// Per-quantity summaries (the fit's parameters, then σ when sampled).
+    /// Per-quantity summaries (the fit's parameters, then `sigma` when sampled).
     pub params: Vec<ParamSummary>,
+    /// Identified combinations on exact or near ridges (e.g. `ln(f0·exp(−f1·f2))`).
+    pub combinations: Vec<ParamSummary>,
     /// Combined draws in the fit's coordinates, `[chain][draw][quantity]`.
     pub draws: Vec<Vec<Vec<f64>>>,
+    /// Draws of each identified combination, `[combination][chain][draw]`.
+    pub combination_draws: Vec<Vec<Vec<f64>>>,
     /// Per-shard outcomes.
     pub shards: Vec<ShardSummary>,
+    /// Per-shard sample statistics (empty for a failed shard).
+    pub stats: Vec<SampleStats>,
     /// Divergent draws over all used shards.
     pub divergences: usize,
+    /// Kept draws over all used shards.
+    pub n_draws_total: usize,
+    /// The verdict.
+    pub verdict: Verdict,
 }
 
 fn quantile(sorted: &[f64], p: f64) -> f64 {
@@ -137,12 +258,13 @@ pub fn summarise(name: &str, chains: &[Vec<f64>]) -> ParamSummary {
         r_hat: rhat(chains),
         ess_bulk: ess_bulk(chains),
         ess_tail: ess_tail(chains),
+        contraction: None,
     }
 }
 
-/// Per-quantity chains (`[quantity][chain][draw]`) of draws in unconstrained coordinates.
-fn by_quantity(post: &Posterior<'_>, chains: &[Vec<Vec<f64>>]) -> Vec<Vec<Vec<f64>>> {
-    let converted: Vec<Vec<Vec<f64>>> = chains
+/// Draws in the fit's coordinates, `[chain][draw][quantity]` (σ last when sampled).
+fn to_quantities(post: &Posterior<'_>, chains: &[Vec<Vec<f64>>]) -> Vec<Vec<Vec<f64>>> {
+    chains
         .iter()
         .map(|c| {
             c.iter()
@@ -153,20 +275,33 @@ fn by_quantity(post: &Posterior<'_>, chains: &[Vec<Vec<f64>>]) -> Vec<Vec<Vec<f6
                 })
                 .collect()
         })
-        .collect();
-    let dim = converted
-        .first()
-        .and_then(|c| c.first())
-        .map_or(0, Vec::len);
+        .collect()
+}
+
+/// `[quantity][chain][draw]` of `[chain][draw][quantity]`.
+fn by_quantity(draws: &[Vec<Vec<f64>>]) -> Vec<Vec<Vec<f64>>> {
+    let dim = draws.first().and_then(|c| c.first()).map_or(0, Vec::len);
     (0..dim)
         .map(|k| {
-            converted
+            draws
                 .iter()
                 .map(|c| c.iter().map(|d| d[k]).collect())
                 .collect()
         })
         .collect()
 }
+
+/// The identified combination of a pair at `x`.
+fn combination(pair: &RidgePair, x: &[f64]) -> f64 {
+    let k = match pair.slope {
+        Slope::Quantity { index, sign } => sign * x[index],
+        Slope::Const(c) => c,
+    };
+    x[pair.target].ln() + k * x[pair.partner]
+}
+
+/// What one shard's sampling produced.
+type ShardOutcome = Result<Vec<ChainDraws>>;
 
 /// Runs CMC on `problem` from the optimiser vector `x0` (the NLSQ optimum) with noise
 /// level `sigma0` as the sampled σ's start.
@@ -175,86 +310,181 @@ pub fn run_cmc(
     x0: &[f64],
     sigma0: f64,
     settings: &CmcSettings,
-    par: Par,
+    backend: Backend<'_>,
     observer: &dyn Observer,
 ) -> Result<CmcReport> {
     settings.nuts.validate(settings.num_chains)?;
-    let k = settings.num_shards;
+    let v = &settings.validation;
+    if v.max_r_hat.is_nan() || v.max_r_hat <= 1.0 {
+        return Err(Error::invalid(
+            "max_r_hat",
+            format!("must be > 1, got {}", v.max_r_hat),
+        ));
+    }
+    if !(v.max_divergence_rate >= 0.0 && v.max_divergence_rate <= 1.0) {
+        return Err(Error::invalid(
+            "max_divergence_rate",
+            format!("must lie in [0, 1], got {}", v.max_divergence_rate),
+        ));
+    }
+    if let Backend::Parallel([]) = backend {
+        return Err(Error::invalid(
+            "workers",
+            "the parallel backend needs ≥ 1 worker",
+        ));
+    }
+    let k = settings
+        .shards
+        .resolve(problem.n_residuals(), problem.n_rows())?;
     let shards = shard_problems(problem, k, settings.strategy, settings.nuts.seed)?;
+    // Validate the posterior once, on the full problem, before any work.
+    let full = Posterior::new(problem, &settings.posterior)?;
     let names: Vec<String> = problem
         .param_names()
         .into_iter()
-        .chain(matches!(settings.noise, Noise::Sampled { .. }).then(|| "sigma".to_string()))
+        .chain(full.samples_sigma().then(|| "sigma".to_string()))
         .collect();
-    let run_shard = |(s, sp): (usize, &FitProblem)| -> Result<Vec<ChainDraws>> {
-        let post = Posterior::new(sp, settings.noise).with_prior_weight(1.0 / k as f64);
+
+    let run_shard = |s: usize, par: Par| -> ShardOutcome {
+        let post =
+            Posterior::new(&shards[s], &settings.posterior)?.with_prior_weight(1.0 / k as f64);
         let init = post.to_unconstrained(x0, Some(sigma0));
         let inits = vec![init; settings.num_chains];
         let nuts = NutsSettings {
             seed: settings.nuts.seed.wrapping_add(1_000_003 * s as u64),
             ..settings.nuts.clone()
         };
-        let inner = if par.is_parallel() && k == 1 {
-            par
-        } else {
-            Par::Seq
+        let total = nuts.num_warmup + nuts.num_samples;
+        let progress = |chain: usize, draw: u64| {
+            observer.on(&Event::Draw {
+                shard: s,
+                chain,
+                draw,
+                total,
+            })
         };
-        let out = sample(|| post.clone(), &inits, &nuts, inner);
-        if observer.on(&Event::Note(format!("shard {s} of {k} sampled"))) == Flow::Stop {
-            return Err(Error::Cancelled);
-        }
-        out
+        sample_with(|| post.clone(), &inits, &nuts, par, &progress)
     };
     observer.on(&Event::PhaseStarted("cmc"));
-    let results: Vec<Result<Vec<ChainDraws>>> = if par.is_parallel() && k > 1 {
-        use rayon::prelude::*;
-        shards.par_iter().enumerate().map(run_shard).collect()
-    } else {
-        shards.iter().enumerate().map(run_shard).collect()
+    let results: Vec<ShardOutcome> = match backend {
+        Backend::Sequential(par) => (0..k).map(|s| run_shard(s, par)).collect(),
+        Backend::Parallel(pools) => {
+            let next = AtomicUsize::new(0);
+            let slots: Vec<Mutex<Option<ShardOutcome>>> =
+                (0..k).map(|_| Mutex::new(None)).collect();
+            let work = |pool: &rayon::ThreadPool| {
+                let par = Par::threads(pool.current_num_threads());
+                pool.install(|| {
+                    loop {
+                        let s = next.fetch_add(1, Ordering::Relaxed);
+                        if s >= k {
+                            break;
+                        }
+                        let out = run_shard(s, par);
+                        if let Ok(mut slot) = slots[s].lock() {
+                            *slot = Some(out);
+                        }
+                    }
+                });
+            };
+            // The first pool's threads drive the others (a cross-pool install lets the
+            // waiting thread keep working), so no thread is created here.
+            pools[0].scope(|scope| {
+                for pool in pools.iter().skip(1) {
+                    scope.spawn(move |_| work(pool));
+                }
+                work(&pools[0]);
+            });
+            slots
+                .into_iter()
+                .map(|m| {
+                    m.into_inner()
+                        .ok()
+                        .flatten()
+                        .unwrap_or_else(|| Err(Error::invalid("shard", "worker panicked")))
+                })
+                .collect()
+        }
     };
-    let full = Posterior::new(problem, settings.noise);
+    if results.iter().any(|r| matches!(r, Err(Error::Cancelled))) {
+        return Err(Error::Cancelled);
+    }
+
     let mut summaries = Vec::new();
+    let mut stats = Vec::new();
     let mut good: Vec<Vec<ChainDraws>> = Vec::new();
     let mut good_index = Vec::new();
     for (s, (res, sp)) in results.into_iter().zip(&shards).enumerate() {
         let n_cells = sp.n_cells();
-        match res {
-            Err(Error::Cancelled) => return Err(Error::Cancelled),
-            Err(e) => summaries.push(ShardSummary {
-                shard: s,
-                n_cells,
-                max_rhat: f64::NAN,
-                min_ess_bulk: f64::NAN,
-                divergences: 0,
-                used: false,
-                reason: Some(format!("sampling failed: {e}")),
-            }),
-            Ok(chains) => {
-                let raw: Vec<Vec<Vec<f64>>> = chains.iter().map(|c| c.draws.clone()).collect();
-                let q = by_quantity(&full, &raw);
-                let max_rhat = q.iter().map(|c| rhat(c)).fold(0.0, f64::max);
-                let min_ess = q.iter().map(|c| ess_bulk(c)).fold(f64::INFINITY, f64::min);
-                let divergences = chains
-                    .iter()
-                    .flat_map(|c| &c.divergent)
-                    .filter(|d| **d)
-                    .count();
-                let reason = (max_rhat > settings.max_rhat || !max_rhat.is_finite())
-                    .then(|| format!("not converged: max R̂ {max_rhat:.3} > {}", settings.max_rhat));
+        let chains = match res {
+            Ok(chains) => chains,
+            Err(e) => {
                 summaries.push(ShardSummary {
                     shard: s,
                     n_cells,
-                    max_rhat,
-                    min_ess_bulk: min_ess,
-                    divergences,
-                    used: reason.is_none(),
-                    reason: reason.clone(),
+                    max_rhat: None,
+                    min_ess_bulk: None,
+                    divergences: 0,
+                    bfmi: Vec::new(),
+                    step_size: Vec::new(),
+                    mean_tree_depth: None,
+                    used: false,
+                    reason: Some(format!("sampling failed: {e}")),
                 });
-                if reason.is_none() {
-                    good_index.push(s);
-                    good.push(chains);
-                }
+                stats.push(SampleStats::default());
+                continue;
             }
+        };
+        let raw: Vec<Vec<Vec<f64>>> = chains.iter().map(|c| c.draws.clone()).collect();
+        let q = by_quantity(&to_quantities(&full, &raw));
+        let max_rhat = q.iter().map(|c| rhat(c)).fold(0.0, f64::max);
+        let min_ess = q.iter().map(|c| ess_bulk(c)).fold(f64::INFINITY, f64::min);
+        let divergences = chains
+            .iter()
+            .flat_map(|c| &c.divergent)
+            .filter(|d| **d)
+            .count();
+        let n_kept = chains.iter().map(|c| c.draws.len()).sum::<usize>();
+        let rate = divergences as f64 / n_kept.max(1) as f64;
+        let depth_sum: u64 = chains.iter().flat_map(|c| &c.depth).sum();
+        // With one shard there is nothing to exclude it from: the verdict speaks instead.
+        let reason = if k == 1 {
+            None
+        } else if !max_rhat.is_finite() || max_rhat > v.max_r_hat {
+            Some(format!(
+                "not converged: max R̂ {max_rhat:.3} > {}",
+                v.max_r_hat
+            ))
+        } else if rate > v.max_divergence_rate {
+            Some(format!(
+                "divergence rate {:.1} % > {:.1} %",
+                100.0 * rate,
+                100.0 * v.max_divergence_rate
+            ))
+        } else {
+            None
+        };
+        summaries.push(ShardSummary {
+            shard: s,
+            n_cells,
+            max_rhat: Some(max_rhat),
+            min_ess_bulk: Some(min_ess),
+            divergences,
+            bfmi: chains.iter().map(|c| bfmi(&c.energy)).collect(),
+            step_size: chains.iter().map(|c| c.step_size).collect(),
+            mean_tree_depth: Some(depth_sum as f64 / n_kept.max(1) as f64),
+            used: reason.is_none(),
+            reason: reason.clone(),
+        });
+        stats.push(SampleStats {
+            divergent: chains.iter().map(|c| c.divergent.clone()).collect(),
+            tree_depth: chains.iter().map(|c| c.depth.clone()).collect(),
+            energy: chains.iter().map(|c| c.energy.clone()).collect(),
+            step_size: chains.iter().map(|c| c.step_size).collect(),
+        });
+        if reason.is_none() {
+            good_index.push(s);
+            good.push(chains);
         }
     }
     if good.is_empty() {
@@ -264,7 +494,7 @@ pub fn run_cmc(
             .collect();
         return Err(Error::invalid(
             "cmc",
-            format!("no shard converged ({})", reasons.join("; ")),
+            format!("no shard usable ({})", reasons.join("; ")),
         ));
     }
     let consensus = combine(&good, settings.robust)?;
@@ -273,29 +503,136 @@ pub fn run_cmc(
         summaries[s].used = false;
         summaries[s].reason = Some(reason.clone());
     }
-    let divergences = summaries
-        .iter()
-        .filter(|s| s.used)
-        .map(|s| s.divergences)
-        .sum();
-    let per_quantity = by_quantity(&full, &consensus.chains);
-    let params = names
+    let used: Vec<&ShardSummary> = summaries.iter().filter(|s| s.used).collect();
+    let divergences = used.iter().map(|s| s.divergences).sum();
+    let n_draws_total = used.len() * settings.num_chains * settings.nuts.num_samples as usize;
+
+    let draws = to_quantities(&full, &consensus.chains);
+    let per_quantity = by_quantity(&draws);
+    let (lo, hi) = full.bounds();
+    let mut params: Vec<ParamSummary> = names
         .iter()
         .zip(&per_quantity)
         .map(|(n, c)| summarise(n, c))
         .collect();
-    let draws = (0..consensus.chains.len())
-        .map(|c| {
-            (0..consensus.chains[c].len())
-                .map(|t| per_quantity.iter().map(|q| q[c][t]).collect())
+    for (k, p) in params.iter_mut().enumerate().take(full.n_params()) {
+        let var_prior = full.priors()[k].variance(lo[k], hi[k]);
+        if var_prior > 0.0 {
+            p.contraction = Some(1.0 - p.std * p.std / var_prior);
+        }
+    }
+    // Identified combinations, whatever coordinates were sampled.
+    let all_pairs = super::posterior::ridge_pairs(
+        problem,
+        &problem.param_names(),
+        Reparam {
+            fraction_ridge: true,
+            power_law: true,
+        },
+    );
+    let combination_draws: Vec<Vec<Vec<f64>>> = all_pairs
+        .iter()
+        .map(|pair| {
+            draws
+                .iter()
+                .map(|c| c.iter().map(|x| combination(pair, x)).collect())
                 .collect()
         })
         .collect();
+    let combinations: Vec<ParamSummary> = all_pairs
+        .iter()
+        .zip(&combination_draws)
+        .map(|(pair, chains)| summarise(&pair.label, chains))
+        .collect();
+
+    let verdict = judge(
+        &params,
+        &combinations,
+        &all_pairs,
+        &summaries,
+        divergences,
+        n_draws_total,
+        v,
+    );
     observer.on(&Event::PhaseFinished("cmc"));
+    if observer.on(&Event::Note("cmc done".into())) == Flow::Stop {
+        return Err(Error::Cancelled);
+    }
     Ok(CmcReport {
         params,
+        combinations,
         draws,
+        combination_draws,
         shards: summaries,
+        stats,
         divergences,
+        n_draws_total,
+        verdict,
     })
+}
+
+/// The verdict. Quantities that are individually unidentified on an exact ridge (`f0`,
+/// `f2`: only `f0·exp(−f1·f2)` enters the model) are judged through their combination.
+fn judge(
+    params: &[ParamSummary],
+    combinations: &[ParamSummary],
+    pairs: &[RidgePair],
+    shards: &[ShardSummary],
+    divergences: usize,
+    n_draws: usize,
+    v: &Validation,
+) -> Verdict {
+    let mut warnings = Vec::new();
+    let on_exact_ridge = |name: &str| {
+        pairs
+            .iter()
+            .any(|p| p.label.starts_with("ln(f0") && (name == "f0" || name == "f2"))
+    };
+    let judged = params
+        .iter()
+        .filter(|p| !on_exact_ridge(&p.name))
+        .chain(combinations.iter().filter(|c| c.name.starts_with("ln(f0")));
+    for p in judged {
+        if p.r_hat.is_nan() || p.r_hat >= v.max_r_hat {
+            warnings.push(format!(
+                "{}: R̂ {:.3} ≥ {} (chains disagree; run longer)",
+                p.name, p.r_hat, v.max_r_hat
+            ));
+        }
+        if p.ess_bulk.is_nan() || p.ess_bulk < v.min_ess {
+            warnings.push(format!(
+                "{}: bulk ESS {:.0} < {} (too few effective draws)",
+                p.name, p.ess_bulk, v.min_ess
+            ));
+        }
+    }
+    for s in shards.iter().filter(|s| s.used) {
+        for (c, b) in s.bfmi.iter().enumerate() {
+            if b.is_nan() || *b < v.min_bfmi {
+                warnings.push(format!(
+                    "shard {} chain {c}: E-BFMI {b:.2} < {} (poor energy exploration)",
+                    s.shard, v.min_bfmi
+                ));
+            }
+        }
+    }
+    for s in shards.iter().filter(|s| !s.used) {
+        warnings.push(format!(
+            "shard {} excluded: {}",
+            s.shard,
+            s.reason.as_deref().unwrap_or("?")
+        ));
+    }
+    let rate = divergences as f64 / n_draws.max(1) as f64;
+    if rate > v.max_divergence_rate {
+        warnings.push(format!(
+            "{divergences} divergent draws ({:.1} % > {:.1} %)",
+            100.0 * rate,
+            100.0 * v.max_divergence_rate
+        ));
+    }
+    Verdict {
+        converged: warnings.is_empty(),
+        warnings,
+    }
 }

@@ -180,6 +180,20 @@ fn ess_basic(chains: &[Vec<f64>]) -> f64 {
     (m * n) as f64 / tau
 }
 
+/// Energy Bayesian fraction of missing information of one chain:
+/// `Σ (E_t − E_{t−1})² / Σ (E_t − Ē)²` (Betancourt 2016). Below 0.3 the momentum
+/// resampling explores the energy distribution poorly (heavy tails, funnels).
+pub fn bfmi(energy: &[f64]) -> f64 {
+    let n = energy.len();
+    if n < 2 {
+        return f64::NAN;
+    }
+    let mean = energy.iter().sum::<f64>() / n as f64;
+    let num: f64 = energy.windows(2).map(|w| (w[1] - w[0]).powi(2)).sum();
+    let den: f64 = energy.iter().map(|e| (e - mean).powi(2)).sum();
+    num / den
+}
+
 /// Bulk effective sample size (rank-normalised split chains).
 pub fn ess_bulk(chains: &[Vec<f64>]) -> f64 {
     let s = split(chains);
@@ -233,6 +247,16 @@ mod tests {
                     .collect()
             })
             .collect()
+    }
+
+    #[test]
+    fn bfmi_of_independent_and_sticky_energies() {
+        // Independent energies: E(ΔE²) = 2 Var E → 2; AR(1) with ρ: 2(1 − ρ).
+        let iid = &ar1(1, 20_000, 0.0, &[0.0], 1)[0];
+        assert!((bfmi(iid) - 2.0).abs() < 0.05, "{}", bfmi(iid));
+        let sticky = &ar1(1, 20_000, 0.9, &[0.0], 2)[0];
+        assert!((bfmi(sticky) - 0.2).abs() < 0.03, "{}", bfmi(sticky));
+        assert!(bfmi(&[1.0]).is_nan());
     }
 
     #[test]

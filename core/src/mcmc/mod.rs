@@ -11,6 +11,9 @@
 pub mod cmc;
 pub mod consensus;
 pub mod diagnostics;
+pub mod dual;
 pub mod nuts;
 pub mod posterior;
+pub mod prior;
 pub mod shard;
+pub mod transform;

@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use thiserror::Error;
 
 use crate::error::{Error, Result};
-use crate::exec::Par;
+use crate::exec::{Flow, Par};
 
 /// A log density on ℝⁿ with its gradient.
 pub trait LogDensity: Send {
@@ -111,6 +111,10 @@ pub struct ChainDraws {
     pub divergent: Vec<bool>,
     /// Leapfrog steps of each kept draw.
     pub steps: Vec<u64>,
+    /// Tree depth of each kept draw.
+    pub depth: Vec<u64>,
+    /// Hamiltonian (potential + kinetic energy) at each kept draw, for the BFMI.
+    pub energy: Vec<f64>,
     /// Step size after warm-up.
     pub step_size: f64,
 }
@@ -161,6 +165,10 @@ impl<D: LogDensity> CpuLogpFunc for Adapter<D> {
     }
 }
 
+/// Called after every draw with (chain, draws done); `Flow::Stop` cancels.
+pub type Progress<'a> = &'a (dyn Fn(usize, u64) -> Flow + Sync);
+
+#[allow(clippy::too_many_arguments)]
 fn run_chain<S: Settings, D: LogDensity>(
     settings: &S,
     density: D,
@@ -169,6 +177,7 @@ fn run_chain<S: Settings, D: LogDensity>(
     seed: u64,
     total: u64,
     warmup: u64,
+    progress: Progress<'_>,
 ) -> Result<ChainDraws> {
     // nuts-rs errors carry a backtrace in their text: keep the first line.
     let sampler_err = |e: &dyn std::fmt::Display| {
@@ -186,14 +195,31 @@ fn run_chain<S: Settings, D: LogDensity>(
         draws: Vec::new(),
         divergent: Vec::new(),
         steps: Vec::new(),
+        depth: Vec::new(),
+        energy: Vec::new(),
         step_size: f64::NAN,
     };
+    let dims = From::from(&*sampler.math());
     for k in 0..total {
-        let (draw, info) = sampler.draw().map_err(|e| sampler_err(&e))?;
+        let (draw, _, mut stats, info) = sampler.expanded_draw().map_err(|e| sampler_err(&e))?;
+        if progress(chain as usize, k + 1) == Flow::Stop {
+            return Err(Error::Cancelled);
+        }
         if k >= warmup {
+            // The per-draw statistics are only reachable by name.
+            let (mut energy, mut depth) = (f64::NAN, 0);
+            for (name, value) in nuts_rs::Storable::get_all(&mut stats, &dims) {
+                match (name, value) {
+                    ("energy", Some(nuts_rs::Value::ScalarF64(v))) => energy = v,
+                    ("depth", Some(nuts_rs::Value::ScalarU64(v))) => depth = v,
+                    _ => {}
+                }
+            }
             out.draws.push(draw.to_vec());
             out.divergent.push(info.diverging);
             out.steps.push(info.num_steps);
+            out.depth.push(depth);
+            out.energy.push(energy);
             out.step_size = info.step_size;
         }
     }
@@ -206,6 +232,17 @@ pub fn sample<D: LogDensity>(
     inits: &[Vec<f64>],
     settings: &NutsSettings,
     par: Par,
+) -> Result<Vec<ChainDraws>> {
+    sample_with(make, inits, settings, par, &|_, _| Flow::Continue)
+}
+
+/// [`sample`], reporting every draw to `progress` (which may cancel).
+pub fn sample_with<D: LogDensity>(
+    make: impl Fn() -> D + Sync,
+    inits: &[Vec<f64>],
+    settings: &NutsSettings,
+    par: Par,
+    progress: Progress<'_>,
 ) -> Result<Vec<ChainDraws>> {
     settings.validate(inits.len())?;
     let total = settings.num_warmup + settings.num_samples;
@@ -228,6 +265,7 @@ pub fn sample<D: LogDensity>(
                     settings.seed,
                     total,
                     settings.num_warmup,
+                    progress,
                 )
             }};
         }
@@ -342,6 +380,16 @@ mod tests {
                     .count(),
                 0
             );
+            // Per-draw statistics come through: energies finite, a well-behaved E-BFMI,
+            // depths consistent with the step counts.
+            for c in &chains {
+                assert!(c.energy.iter().all(|e| e.is_finite()));
+                let b = crate::mcmc::diagnostics::bfmi(&c.energy);
+                assert!(b > 0.5, "{mass:?} E-BFMI {b}");
+                for (d, s) in c.depth.iter().zip(&c.steps) {
+                    assert!(*s < 2 << d, "{s} steps at depth {d}");
+                }
+            }
         }
     }
 

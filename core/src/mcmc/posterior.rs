@@ -1,21 +1,30 @@
 //! The posterior of a fit problem in the sampler's unconstrained coordinates.
 //!
-//! Every fitted quantity (the varying physics parameters and the scaling coefficients of
-//! a [`FitProblem`]) lives in its box `[lo, hi]` and is sampled as `u` with
-//! `x = lo + (hi − lo)·σ(u)` (σ the logistic function; the log-Jacobian is added).
-//! Likelihood: Gaussian on the independent cells of the residual support — c2 is
-//! symmetric, so each off-diagonal pair counts once (the reference's pooled likelihood
-//! counts both triangles, which narrows every posterior by √2). The noise σ is fixed
-//! (e.g. from the NLSQ residuals) or sampled as `ln σ` with a half-normal prior.
-//! Priors: the registry's normal priors (truncated by the box), contrast N(0.5, 0.25),
-//! offset N(1, 0.25), higher Fourier terms N(0, half their range).
+//! Coordinates: [`Transform`] — logistic maps onto each quantity's bounds, and the
+//! ridge-straightening pairs of [`Reparam`]. Likelihood: Gaussian on the independent
+//! cells of the residual support — c2 is symmetric, so each off-diagonal pair counts once
+//! (the reference's pooled likelihood counts both triangles, which narrows every
+//! posterior by √2). The noise σ is fixed (e.g. from the NLSQ residuals) or sampled as
+//! `ln σ` with a half-normal prior. Priors: [`Prior`] per quantity — by default the
+//! registry's truncated normals, contrast TN(0.5, 0.25), offset TN(1, 0.25), higher
+//! Fourier terms N(0, half their range) — or the config's.
+//!
+//! Sharding: each of K shards carries the prior (and the Jacobian) to the power 1/K, so
+//! the product of the shard densities is exactly the full posterior. For the half-normal
+//! σ prior this is the reference's `HalfNormal(scale·√K)` per shard; the reference does
+//! not temper the physics priors, which counts them K times.
 
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
 use crate::exec::Par;
 use crate::model::params::PHYSICS;
 use crate::nlsq::FitProblem;
 use crate::nlsq::normal::chi2_and_gradient;
 
 use super::nuts::{DensityError, LogDensity};
+use super::prior::Prior;
+use super::transform::{RidgePair, Slope, Transform};
 
 /// How the noise level enters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -29,67 +38,189 @@ pub enum Noise {
     },
 }
 
+/// Which ridges the sampler's coordinates straighten.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reparam {
+    /// Sample `ln(f0·exp(−f1·f2))` and `f2` instead of `f0` and `f2` (when both vary).
+    pub fraction_ridge: bool,
+    /// Sample `ln(A0·t_ref^e)` and `e` instead of `A0` and `e` for the power laws
+    /// (`D0_ref`, `alpha_ref`), (`D0_sample`, `alpha_sample`), (`v0`, `beta`), with
+    /// `t_ref = √(t_first·t_last)` of the grid.
+    pub power_law: bool,
+}
+
+impl Default for Reparam {
+    fn default() -> Self {
+        Self {
+            fraction_ridge: true,
+            power_law: false,
+        }
+    }
+}
+
+/// Everything about a posterior besides the data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PosteriorOptions {
+    /// Noise model.
+    pub noise: Noise,
+    /// Priors that replace the defaults, by quantity name.
+    pub priors: Vec<(String, Prior)>,
+    /// Ridge straightening.
+    pub reparam: Reparam,
+}
+
+impl PosteriorOptions {
+    /// Defaults with `noise`.
+    pub fn new(noise: Noise) -> Self {
+        Self {
+            noise,
+            priors: Vec::new(),
+            reparam: Reparam::default(),
+        }
+    }
+}
+
 /// Log posterior density of a fit problem, with its gradient.
 #[derive(Debug, Clone)]
 pub struct Posterior<'a> {
     problem: &'a FitProblem,
     lo: Vec<f64>,
     hi: Vec<f64>,
-    prior_mean: Vec<f64>,
-    prior_std: Vec<f64>,
+    priors: Vec<Prior>,
+    transform: Transform,
     noise: Noise,
     /// Independent cells (the likelihood's observation count).
     n_cells: f64,
-    /// Power of the prior (and of the transform's Jacobian): 1/K on each of K shards, so
-    /// that the product of the shard densities is the full posterior.
+    /// Power of the prior (and of the transform's Jacobian): 1/K on each of K shards.
     prior_weight: f64,
 }
 
-fn logistic(u: f64) -> f64 {
-    if u >= 0.0 {
-        1.0 / (1.0 + (-u).exp())
+/// The default prior of quantity `name` with bounds `[lo, hi]`.
+pub fn default_prior(name: &str, lo: f64, hi: f64) -> Prior {
+    if let Some(spec) = PHYSICS.iter().find(|s| s.name == name) {
+        Prior::Normal {
+            mean: spec.prior_mean,
+            std: spec.prior_std,
+        }
+    } else if name.starts_with("contrast") && !name.contains("cos") && !name.contains("sin") {
+        Prior::Normal {
+            mean: 0.5,
+            std: 0.25,
+        }
+    } else if name.starts_with("offset") && !name.contains("cos") && !name.contains("sin") {
+        Prior::Normal {
+            mean: 1.0,
+            std: 0.25,
+        }
     } else {
-        let e = u.exp();
-        e / (1.0 + e)
+        Prior::Normal {
+            mean: 0.0,
+            std: 0.5 * (hi - lo),
+        }
     }
 }
 
+/// The ridge pairs `reparam` asks for, among the quantities `names` of `problem`.
+pub(crate) fn ridge_pairs(
+    problem: &FitProblem,
+    names: &[String],
+    reparam: Reparam,
+) -> Vec<RidgePair> {
+    let index = |n: &str| names.iter().position(|m| m == n);
+    let mut pairs = Vec::new();
+    if reparam.fraction_ridge
+        && let (Some(f0), Some(f2)) = (index("f0"), index("f2"))
+    {
+        let slope = match index("f1") {
+            Some(f1) => Slope::Quantity {
+                index: f1,
+                sign: -1.0,
+            },
+            None => Slope::Const(-problem.unpack(&problem.start().0).0.f1),
+        };
+        pairs.push(RidgePair {
+            target: f0,
+            partner: f2,
+            slope,
+            label: "ln(f0·exp(−f1·f2))".into(),
+        });
+    }
+    if reparam.power_law {
+        let grid = problem.model().grid();
+        let t_ref = (grid.t(0) * grid.t(grid.n - 1)).sqrt();
+        for (a, e) in [
+            ("D0_ref", "alpha_ref"),
+            ("D0_sample", "alpha_sample"),
+            ("v0", "beta"),
+        ] {
+            if let (Some(ia), Some(ie)) = (index(a), index(e))
+                && t_ref > 0.0
+            {
+                pairs.push(RidgePair {
+                    target: ia,
+                    partner: ie,
+                    slope: Slope::Const(t_ref.ln()),
+                    label: format!("ln({a}·t_ref^{e})"),
+                });
+            }
+        }
+    }
+    pairs
+}
+
 impl<'a> Posterior<'a> {
-    /// The posterior of `problem` (its start's bounds) with `noise`.
-    pub fn new(problem: &'a FitProblem, noise: Noise) -> Self {
+    /// The posterior of `problem` (its start's bounds) with `options`.
+    pub fn new(problem: &'a FitProblem, options: &PosteriorOptions) -> Result<Self> {
         let (_, lo, hi) = problem.start();
         let names = problem.param_names();
-        let (prior_mean, prior_std): (Vec<f64>, Vec<f64>) = names
+        if let Some((name, _)) = options
+            .priors
+            .iter()
+            .find(|(n, _)| !names.iter().any(|m| m == n))
+        {
+            return Err(Error::invalid(
+                "prior",
+                format!(
+                    "{name} is not a fitted quantity (fitted: {})",
+                    names.join(", ")
+                ),
+            ));
+        }
+        let priors = names
             .iter()
             .enumerate()
             .map(|(k, name)| {
-                if let Some(spec) = PHYSICS.iter().find(|s| s.name == name) {
-                    (spec.prior_mean, spec.prior_std)
-                } else if name.starts_with("contrast")
-                    && !name.contains("cos")
-                    && !name.contains("sin")
-                {
-                    (0.5, 0.25)
-                } else if name.starts_with("offset")
-                    && !name.contains("cos")
-                    && !name.contains("sin")
-                {
-                    (1.0, 0.25)
-                } else {
-                    (0.0, 0.5 * (hi[k] - lo[k]))
-                }
+                let prior = options
+                    .priors
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map_or_else(|| default_prior(name, lo[k], hi[k]), |(_, p)| *p);
+                prior.validate(name, lo[k], hi[k]).map(|()| prior)
             })
-            .unzip();
-        Self {
+            .collect::<Result<Vec<_>>>()?;
+        if let Noise::Sampled { scale } | Noise::Fixed(scale) = options.noise
+            && !(scale.is_finite() && scale > 0.0)
+        {
+            return Err(Error::invalid(
+                "sigma",
+                format!("noise scale must be finite and > 0, got {scale}"),
+            ));
+        }
+        let transform = Transform::new(
+            lo.clone(),
+            hi.clone(),
+            ridge_pairs(problem, &names, options.reparam),
+        )?;
+        Ok(Self {
             problem,
             lo,
             hi,
-            prior_mean,
-            prior_std,
-            noise,
+            priors,
+            transform,
+            noise: options.noise,
             n_cells: problem.n_cells() as f64,
             prior_weight: 1.0,
-        }
+        })
     }
 
     /// The same posterior with its prior (and Jacobian) raised to `weight` (1/K per shard).
@@ -103,16 +234,30 @@ impl<'a> Posterior<'a> {
         self.lo.len()
     }
 
-    /// Unconstrained coordinates of `x` (strictly inside its box) and, when sampled, σ.
+    /// The priors, in the fit's order.
+    pub fn priors(&self) -> &[Prior] {
+        &self.priors
+    }
+
+    /// Bounds of the fitted quantities.
+    pub fn bounds(&self) -> (&[f64], &[f64]) {
+        (&self.lo, &self.hi)
+    }
+
+    /// The coordinate map.
+    pub fn transform(&self) -> &Transform {
+        &self.transform
+    }
+
+    /// Whether σ is sampled.
+    pub fn samples_sigma(&self) -> bool {
+        matches!(self.noise, Noise::Sampled { .. })
+    }
+
+    /// Unconstrained coordinates of `x` (pulled strictly inside its box) and, when
+    /// sampled, σ.
     pub fn to_unconstrained(&self, x: &[f64], sigma: Option<f64>) -> Vec<f64> {
-        let mut u: Vec<f64> = x
-            .iter()
-            .zip(self.lo.iter().zip(&self.hi))
-            .map(|(&v, (&l, &h))| {
-                let s = ((v - l) / (h - l)).clamp(1e-9, 1.0 - 1e-9);
-                (s / (1.0 - s)).ln()
-            })
-            .collect();
+        let mut u = self.transform.inverse(x);
         if let (Noise::Sampled { .. }, Some(s)) = (self.noise, sigma) {
             u.push(s.ln());
         }
@@ -122,52 +267,50 @@ impl<'a> Posterior<'a> {
     /// Parameters (and σ when sampled) of unconstrained coordinates `u`.
     pub fn from_unconstrained(&self, u: &[f64]) -> (Vec<f64>, Option<f64>) {
         let p = self.n_params();
-        let x = (0..p)
-            .map(|k| self.lo[k] + (self.hi[k] - self.lo[k]) * logistic(u[k]))
-            .collect();
-        let sigma = matches!(self.noise, Noise::Sampled { .. }).then(|| u[p].exp());
+        let x = self.transform.forward(&u[..p]).x;
+        let sigma = self.samples_sigma().then(|| u[p].exp());
         (x, sigma)
     }
 }
 
 impl LogDensity for Posterior<'_> {
     fn dim(&self) -> usize {
-        self.n_params() + usize::from(matches!(self.noise, Noise::Sampled { .. }))
+        self.n_params() + usize::from(self.samples_sigma())
     }
 
-    fn logp(&mut self, u: &[f64], grad: &mut [f64]) -> Result<f64, DensityError> {
+    fn logp(&mut self, u: &[f64], grad: &mut [f64]) -> std::result::Result<f64, DensityError> {
         let p = self.n_params();
-        let (x, sampled_sigma) = self.from_unconstrained(u);
-        let (chi2_both, jtr) = chi2_and_gradient(self.problem, &x, Par::Seq);
+        let mapped = self.transform.forward(&u[..p]);
+        let x = &mapped.x;
+        let (chi2_both, jtr) = chi2_and_gradient(self.problem, x, Par::Seq);
         // Each independent cell once: half the both-triangle sums.
         let chi2 = 0.5 * chi2_both;
-        let sigma = match (self.noise, sampled_sigma) {
-            (Noise::Fixed(s), _) => s,
-            (_, Some(s)) => s,
-            _ => unreachable!("sampled σ comes with its coordinate"),
+        let sigma = match self.noise {
+            Noise::Fixed(s) => s,
+            Noise::Sampled { .. } => u[p].exp(),
         };
-        if !(chi2.is_finite() && sigma > 0.0) {
+        if !(chi2.is_finite() && sigma > 0.0 && mapped.log_jac.is_finite()) {
             return Err(DensityError {
                 message: format!("model not finite at {x:?}"),
                 recoverable: true,
             });
         }
+        let w = self.prior_weight;
         let inv_s2 = 1.0 / (sigma * sigma);
-        let mut logp = -0.5 * chi2 * inv_s2 - self.n_cells * sigma.ln();
+        let mut logp = -0.5 * chi2 * inv_s2 - self.n_cells * sigma.ln() + w * mapped.log_jac;
+        // ∂/∂x of the likelihood and the prior: ∂χ²/∂x = ½·∂χ²_both/∂x = JᵀWr.
+        let mut g_x = vec![0.0; p];
         for k in 0..p {
-            let s = logistic(u[k]);
-            let width = self.hi[k] - self.lo[k];
-            let dx_du = width * s * (1.0 - s);
-            let z = (x[k] - self.prior_mean[k]) / self.prior_std[k];
-            let w = self.prior_weight;
-            logp += w * (-0.5 * z * z + width.ln() + s.ln() + (1.0 - s).ln());
-            // ∂χ²/∂x = ½·∂χ²_both/∂x = JᵀWr, and log L = −χ²/(2σ²).
-            let dlogp_dx = -0.5 * jtr[k] * inv_s2 - w * z / self.prior_std[k];
-            grad[k] = dlogp_dx * dx_du + w * (1.0 - 2.0 * s);
+            let (lp, dlp) = self.priors[k].log_density(x[k], self.lo[k], self.hi[k]);
+            logp += w * lp;
+            g_x[k] = -0.5 * jtr[k] * inv_s2 + w * dlp;
+        }
+        let g_u = mapped.pullback(&g_x);
+        for k in 0..p {
+            grad[k] = g_u[k] + w * mapped.grad_log_jac[k];
         }
         if let Noise::Sampled { scale } = self.noise {
             // u_σ = ln σ: likelihood, half-normal prior and the Jacobian σ.
-            let w = self.prior_weight;
             logp += w * (-0.5 * (sigma / scale).powi(2) + u[p]);
             grad[p] = chi2 * inv_s2 - self.n_cells + w * (1.0 - (sigma / scale).powi(2));
         }

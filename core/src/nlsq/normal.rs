@@ -5,7 +5,9 @@
 use rayon::prelude::*;
 
 use crate::exec::Par;
-use crate::model::element::{CellPrimitives, SMOOTH_ABS_EPS, c2_element, c2_grad_from};
+use crate::model::element::{
+    CellPrimitives, SMOOTH_ABS_EPS, c2_element, c2_grad_from, c2_partials_from,
+};
 use crate::model::params::{CONTRAST, GRAD_LEN, OFFSET};
 use crate::model::{AngleTerms, TimeFactors};
 
@@ -406,38 +408,57 @@ pub fn chi2_and_gradient(problem: &FitProblem, x: &[f64], par: Par) -> (f64, Vec
     let pt = Point::new(problem, x, true);
     let p = problem.n_params();
     let nv = problem.vary_idx.len();
+    let n = problem.model.grid().n;
+    let n_phi = problem.model.phi().len();
     let d = pt
         .factors
         .derivs
         .as_ref()
         .expect("derivatives were requested");
+    // Reverse mode: each cell adds its residual-weighted partials to adjoints of the
+    // per-time integrals C_r, C_s, C_v and of f_s; the parameter gradient follows in
+    // O(N) per parameter. Rows reduce in fixed groups, so results do not depend on the
+    // thread count.
     let group = |rows: &[RowSpan]| {
         let mut chi2 = 0.0;
-        let mut g = vec![0.0; p];
-        let mut grad = [0.0; GRAD_LEN];
+        // [C_r | C_s | C_v | f_s] adjoints, then per angle Σ wr·T, Σ wr, and Σ wr·∂/∂phi0.
+        let mut adj = vec![0.0; 4 * n + 2 * n_phi + 1];
         for row in rows {
             let a = &pt.angles[row.angle];
-            let bc = &problem.scaling.b_contrast[row.angle];
-            let bo = &problem.scaling.b_offset[row.angle];
+            let (mut r_i, mut s_i, mut v_i, mut f_i) = (0.0, 0.0, 0.0, 0.0);
+            let (mut t_sum, mut w_sum, mut phi0) = (0.0, 0.0, 0.0);
+            let (ar, rest) = adj.split_at_mut(n);
+            let (as_, rest) = rest.split_at_mut(n);
+            let (av, rest) = rest.split_at_mut(n);
+            let af = &mut rest[..n];
             pt.walk_row(row, |c, j, prim| {
                 let cell = row.offset + c;
-                let value = c2_grad_from(&pt.factors, d, a, row.i, j, prim, &mut grad);
+                let cp = c2_partials_from(&pt.factors, a, row.i, j, prim);
                 let w = problem.weight_of(row, j, cell);
-                let r = value - problem.data[cell];
+                let r = cp.value - problem.data[cell];
                 chi2 += w * r * r;
                 let wr = w * r;
-                for (k, &idx) in problem.vary_idx.iter().enumerate() {
-                    g[k] += wr * grad[idx];
-                }
-                for (s, b) in bc.iter().enumerate() {
-                    g[nv + s] += wr * grad[CONTRAST] * b;
-                }
-                for (s, b) in bo.iter().enumerate() {
-                    g[nv + bc.len() + s] += wr * grad[OFFSET] * b;
-                }
+                ar[j] += wr * cp.dr;
+                r_i -= wr * cp.dr;
+                as_[j] += wr * cp.ds;
+                s_i -= wr * cp.ds;
+                av[j] += wr * cp.dv;
+                v_i -= wr * cp.dv;
+                af[j] += wr * cp.dfs_j;
+                f_i += wr * cp.dfs_i;
+                t_sum += wr * cp.t;
+                w_sum += wr;
+                phi0 += wr * cp.dphi0;
             });
+            ar[row.i] += r_i;
+            as_[row.i] += s_i;
+            av[row.i] += v_i;
+            af[row.i] += f_i;
+            adj[4 * n + row.angle] += t_sum;
+            adj[4 * n + n_phi + row.angle] += w_sum;
+            adj[4 * n + 2 * n_phi] += phi0;
         }
-        (chi2, g)
+        (chi2, adj)
     };
     let partials: Vec<(f64, Vec<f64>)> = if par.is_parallel() {
         problem.rows.par_chunks(ROW_GROUP).map(group).collect()
@@ -445,11 +466,38 @@ pub fn chi2_and_gradient(problem: &FitProblem, x: &[f64], par: Par) -> (f64, Vec
         problem.rows.chunks(ROW_GROUP).map(group).collect()
     };
     let mut chi2: f64 = problem.constant.iter().sum();
-    let mut g = vec![0.0; p];
+    let mut adj = vec![0.0; 4 * n + 2 * n_phi + 1];
     for (c, part) in partials {
         chi2 += c;
-        for (a, b) in g.iter_mut().zip(part) {
+        for (a, b) in adj.iter_mut().zip(part) {
             *a += b;
+        }
+    }
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+    let (ar, as_, av, af) = (
+        &adj[..n],
+        &adj[n..2 * n],
+        &adj[2 * n..3 * n],
+        &adj[3 * n..4 * n],
+    );
+    let mut g = vec![0.0; p];
+    for (k, &idx) in problem.vary_idx.iter().enumerate() {
+        g[k] = match idx {
+            0..=2 => dot(ar, &d.dc_r[idx]),
+            3..=5 => dot(as_, &d.dc_s[idx - 3]),
+            6..=8 => dot(av, &d.dc_v[idx - 6]),
+            9..=12 => dot(af, &d.df_s[idx - 9]),
+            _ => adj[4 * n + 2 * n_phi],
+        };
+    }
+    for angle in 0..n_phi {
+        let bc = &problem.scaling.b_contrast[angle];
+        let bo = &problem.scaling.b_offset[angle];
+        for (s, b) in bc.iter().enumerate() {
+            g[nv + s] += adj[4 * n + angle] * b;
+        }
+        for (s, b) in bo.iter().enumerate() {
+            g[nv + bc.len() + s] += adj[4 * n + n_phi + angle] * b;
         }
     }
     (chi2, g)

@@ -267,6 +267,33 @@ impl FitProblem {
         })
     }
 
+    /// Robust spread of the data on this problem's cells: 1.4826 × their median absolute
+    /// deviation, at least 1e-6 (the reference's `noise_scale`, which sets the scale of the
+    /// half-normal prior on a sampled σ).
+    pub fn data_scale(&self) -> f64 {
+        let mut v: Vec<f64> = self
+            .rows
+            .iter()
+            .flat_map(|r| &self.data[r.offset..r.offset + (r.j_end - r.j_start)])
+            .copied()
+            .collect();
+        if v.is_empty() {
+            return 1e-6;
+        }
+        let median = |v: &mut [f64]| {
+            v.sort_by(f64::total_cmp);
+            let m = v.len() / 2;
+            if v.len().is_multiple_of(2) {
+                0.5 * (v[m - 1] + v[m])
+            } else {
+                v[m]
+            }
+        };
+        let m = median(&mut v);
+        let mut dev: Vec<f64> = v.iter().map(|x| (x - m).abs()).collect();
+        (1.4826 * median(&mut dev)).max(1e-6)
+    }
+
     /// Residual count, both triangles, all angles.
     pub fn n_residuals(&self) -> usize {
         self.n_residuals.iter().sum()

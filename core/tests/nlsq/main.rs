@@ -2,4 +2,5 @@
 //! the CLI in the workspace `tests/`).
 
 mod recovery;
+#[allow(dead_code)] // Helpers shared with the MCMC tests.
 mod synthetic;

@@ -56,3 +56,41 @@ pub fn small(n: usize, phi: &[f64], seed: u64) -> Data {
         c2,
     }
 }
+
+/// N frames over 50 s at angles `phi`, for physics `truth` and `scaling`, with additive
+/// symmetric Gaussian noise of standard deviation `sigma` (same units as c2).
+pub fn simulate(
+    n: usize,
+    phi: &[f64],
+    truth: [f64; 14],
+    scaling: &Scaling,
+    sigma: f64,
+    seed: u64,
+) -> Data {
+    let grid = TimeGrid::window(50.0 / n as f64, n).expect("grid");
+    let model = HeterodyneModel::new(grid, 0.0054, phi.to_vec()).expect("model");
+    let truth = PhysicsParams::from_array(truth);
+    let c2_true = model.c2(&truth, scaling, Par::Seq).expect("c2");
+    let mut c2 = c2_true.clone();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    for m in c2.chunks_exact_mut(n * n) {
+        for i in 0..n {
+            for j in i..n {
+                m[i * n + j] += sigma * normal(&mut rng);
+                m[j * n + i] = m[i * n + j];
+            }
+        }
+    }
+    correct_diagonal_stack(&mut c2, n);
+    Data {
+        model,
+        truth,
+        c2_true,
+        c2,
+    }
+}
+
+/// A standard normal draw (for tests that draw truths from a prior).
+pub fn standard_normal(rng: &mut ChaCha8Rng) -> f64 {
+    normal(rng)
+}

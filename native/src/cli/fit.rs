@@ -15,9 +15,11 @@ use heterodyne_core::nlsq::{
 };
 use serde_json::{Value, json};
 
+use super::cmc::{CmcArgs, DrawBars, Method};
 use super::progress::Progress;
+use crate::config::CmcOptions;
 use crate::config::{Config, FitAngles};
-use crate::io::{self, Staging, plots, results};
+use crate::io::{self, Staging, plots, posterior, posterior_plots, results};
 use crate::prepare::{Prepared, prepare};
 
 /// Memory strategy on the command line.
@@ -85,6 +87,12 @@ pub struct FitArgs {
     /// Skip the PNG plots.
     #[arg(long)]
     pub no_plots: bool,
+    /// Estimates to produce (default: optimization.method, else nlsq).
+    #[arg(long, value_enum)]
+    pub method: Option<Method>,
+    /// CMC settings.
+    #[command(flatten)]
+    pub cmc: CmcArgs,
 }
 
 /// Exit status of a fit that ran but did not converge (results are still written).
@@ -199,7 +207,7 @@ fn fit_one(
     pool: &rayon::ThreadPool,
     par: heterodyne_core::exec::Par,
     progress: &Progress,
-) -> anyhow::Result<(HeterodyneModel, NlsqReport)> {
+) -> anyhow::Result<(HeterodyneModel, FitProblem, NlsqReport)> {
     let mut grid = config.analyzer.grid()?;
     grid.n = n;
     let model = HeterodyneModel::new(grid, config.analyzer.wavevector_q, phi.to_vec())?;
@@ -232,7 +240,7 @@ fn fit_one(
         settings.multistart_n = 2 * problem.n_params() + 1;
     }
     let report = pool.install(|| nlsq::fit(&problem, &settings, par, progress))?;
-    Ok((model, report))
+    Ok((model, problem, report))
 }
 
 fn print_table(report: &NlsqReport, phi: &[f64]) {
@@ -272,6 +280,23 @@ pub fn run(args: FitArgs) -> anyhow::Result<bool> {
         args.quiet,
     )?;
     let t_loaded = start.elapsed().as_secs_f64();
+    let wants_cmc = !matches!(
+        (args.method, config.method.as_deref()),
+        (Some(Method::Nlsq), _) | (None, None | Some("nlsq"))
+    );
+    if wants_cmc {
+        // Refuse bad sampler settings before spending time on the NLSQ fit.
+        let o = super::cmc::options(&config, &args.cmc);
+        heterodyne_core::mcmc::nuts::NutsSettings {
+            num_warmup: o.num_warmup,
+            num_samples: o.num_samples,
+            target_accept: o.target_accept_prob,
+            max_tree_depth: o.max_tree_depth,
+            seed: o.seed,
+            mass: o.mass,
+        }
+        .validate(o.num_chains)?;
+    }
     let o = &config.fit.nlsq;
     let strategy = match args.strategy {
         Some(StrategyArg::Auto) => Strategy::Auto,
@@ -308,6 +333,8 @@ pub fn run(args: FitArgs) -> anyhow::Result<bool> {
         FitAngles::Separate => (0..data.phi.len()).map(|a| vec![a]).collect(),
     };
     let mut fits = Vec::new();
+    let mut problems = Vec::new();
+    let mut cmc_settings = None;
     for group in &groups {
         let c2: Vec<f64> = group
             .iter()
@@ -320,7 +347,7 @@ pub fn run(args: FitArgs) -> anyhow::Result<bool> {
                 .flat_map(|&a| w[a * nn..(a + 1) * nn].iter().copied())
                 .collect()
         });
-        let (model, report) = fit_one(
+        let (model, problem, report) = fit_one(
             &config,
             &c2,
             w.as_deref(),
@@ -332,9 +359,43 @@ pub fn run(args: FitArgs) -> anyhow::Result<bool> {
             &progress,
         )?;
         fits.push((phi, model, report));
+        problems.push(problem);
     }
     progress.finish();
     let t_fitted = start.elapsed().as_secs_f64();
+
+    let method = match (args.method, config.method.as_deref()) {
+        (Some(m), _) => m,
+        (None, Some("cmc")) => Method::Cmc,
+        (None, Some("both")) => Method::Both,
+        _ => Method::Nlsq,
+    };
+    let mut posteriors = Vec::new();
+    if method != Method::Nlsq {
+        let o = super::cmc::options(&config, &args.cmc);
+        let threads = pool.current_num_threads();
+        let total: u64 = problems
+            .iter()
+            .map(|p| {
+                let k = o.shards.resolve(p.n_residuals(), p.n_rows()).unwrap_or(1) as u64;
+                k * o.num_chains as u64 * (o.num_warmup + o.num_samples)
+            })
+            .sum();
+        let bars = DrawBars::new(total, args.quiet);
+        for (problem, (_, _, report)) in problems.iter().zip(&fits) {
+            let cmc = super::cmc::sample(&o, &config, problem, report, threads, &bars);
+            match cmc {
+                Ok(c) => posteriors.push(c),
+                Err(e) => {
+                    bars.finish();
+                    return Err(e);
+                }
+            }
+        }
+        bars.finish();
+        cmc_settings = Some(o);
+    }
+    let t_sampled = start.elapsed().as_secs_f64();
 
     // Fitted matrices in data order.
     let mut c2_fit = vec![0.0; data.c2.len()];
@@ -354,17 +415,37 @@ pub fn run(args: FitArgs) -> anyhow::Result<bool> {
         .iter()
         .map(|p| (p.min, p.max, p.vary))
         .collect();
-    let converged = fits.iter().all(|f| f.2.converged);
+    let converged =
+        fits.iter().all(|f| f.2.converged) && posteriors.iter().all(|p| p.verdict.converged);
     let chi2: f64 = fits.iter().map(|f| f.2.chi2).sum();
+    let settings_json = cmc_settings.as_ref().map_or(Value::Null, cmc_settings_json);
     let fit_json: Value = match o.fit_angles {
-        FitAngles::Joint => results::report_json(&fits[0].2, &fits[0].0, &bounds),
+        FitAngles::Joint => {
+            let mut j = results::report_json(&fits[0].2, &fits[0].0, &bounds);
+            if let Some(p) = posteriors.first() {
+                let (post, cmc) = posterior::posterior_json(p, settings_json.clone());
+                j["posterior"] = post;
+                j["divergences"] = json!(p.divergences);
+                j["cmc"] = cmc;
+                j["converged"] = json!(fits[0].2.converged && p.verdict.converged);
+                j["nlsq_converged"] = json!(fits[0].2.converged);
+            }
+            j
+        }
         FitAngles::Separate => {
             // One full report per angle; at the top level only what is common to all.
             let angles: Vec<Value> = fits
                 .iter()
-                .map(|(phi, _, r)| {
+                .enumerate()
+                .map(|(a, (phi, _, r))| {
                     let mut j = results::report_json(r, phi, &bounds);
                     j["phi"] = json!(phi[0]);
+                    if let Some(p) = posteriors.get(a) {
+                        let (post, cmc) = posterior::posterior_json(p, settings_json.clone());
+                        j["posterior"] = post;
+                        j["divergences"] = json!(p.divergences);
+                        j["cmc"] = cmc;
+                    }
                     j
                 })
                 .collect();
@@ -375,13 +456,14 @@ pub fn run(args: FitArgs) -> anyhow::Result<bool> {
                 "n_points": fits.iter().map(|f| f.2.n_points).sum::<usize>(),
                 "iterations": fits.iter().map(|f| f.2.iterations).max(),
                 "converged": converged,
+                "divergences": posteriors.iter().map(|p| p.divergences).sum::<usize>(),
                 "warnings": fits.iter().flat_map(|f| f.2.warnings.iter().cloned()).collect::<Vec<_>>(),
             })
         }
     };
     let mut result = json!({
         "software": {"name": "heterodyne-rs", "version": env!("CARGO_PKG_VERSION")},
-        "method": "nlsq",
+        "method": match method { Method::Nlsq => "nlsq", Method::Cmc => "cmc", Method::Both => "both" },
         "fit_angles": match o.fit_angles { FitAngles::Joint => "joint", FitAngles::Separate => "separate" },
         "data_file": data_path.display().to_string(),
         "layout": raw.layout,
@@ -408,8 +490,28 @@ pub fn run(args: FitArgs) -> anyhow::Result<bool> {
         &data.phi,
         config.analyzer.wavevector_q,
     )?;
+    let tag_of = |a: usize| {
+        if posteriors.len() > 1 {
+            format!("_phi_{:+07.2}", fits[a].0[0])
+        } else {
+            String::new()
+        }
+    };
+    for (a, p) in posteriors.iter().enumerate() {
+        posterior::write_posterior_npz(&staging.path(&format!("posterior{}.npz", tag_of(a))), p)?;
+    }
     let mut plot_warning = None;
     if !args.no_plots {
+        for (a, p) in posteriors.iter().enumerate() {
+            // A plotting library's panic must not cost the user the numbers.
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                plot_posterior(&staging, &tag_of(a), p, &fits[a].2)
+            }))
+            .unwrap_or_else(|_| Err("the plotting library panicked".to_string()));
+            if let Err(e) = outcome {
+                plot_warning = Some(format!("posterior plots skipped: {e}"));
+            }
+        }
         for (a, phi) in data.phi.iter().enumerate() {
             let (d, f) = (
                 &data.c2[a * nn..(a + 1) * nn],
@@ -438,7 +540,8 @@ pub fn run(args: FitArgs) -> anyhow::Result<bool> {
     result["timings"] = json!({
         "load_seconds": t_loaded,
         "fit_seconds": t_fitted - t_loaded,
-        "write_seconds": wall - t_fitted,
+        "cmc_seconds": t_sampled - t_fitted,
+        "write_seconds": wall - t_sampled,
     });
     if let (Some(w), Some(list)) = (&plot_warning, result["warnings"].as_array_mut()) {
         list.push(json!(w));
@@ -452,13 +555,105 @@ pub fn run(args: FitArgs) -> anyhow::Result<bool> {
         for w in fits.iter().flat_map(|f| f.2.warnings.iter()) {
             eprintln!("warning: {w}");
         }
-        for (phi, _, report) in &fits {
+        for (a, (phi, _, report)) in fits.iter().enumerate() {
             if fits.len() > 1 {
                 println!("--- φ = {}°", phi[0]);
             }
             print_table(report, phi);
+            if let Some(p) = posteriors.get(a) {
+                print_posterior(p);
+            }
         }
         println!("results in {} ({wall:.2} s)", output_dir.display());
     }
     Ok(converged)
+}
+
+fn cmc_settings_json(o: &CmcOptions) -> Value {
+    json!({
+        "num_warmup": o.num_warmup,
+        "num_samples": o.num_samples,
+        "num_chains": o.num_chains,
+        "target_accept_prob": o.target_accept_prob,
+        "max_tree_depth": o.max_tree_depth,
+        "seed": o.seed,
+        "mass_matrix": format!("{:?}", o.mass).to_lowercase(),
+        "backend": format!("{:?}", o.backend).to_lowercase(),
+        "max_workers": o.max_workers,
+        "sharding_strategy": format!("{:?}", o.strategy).to_lowercase(),
+        "robust_combination": o.robust,
+        "reparameterization": o.reparam,
+        "noise": format!("{:?}", o.noise).to_lowercase(),
+        "validation": o.validation,
+    })
+}
+
+fn print_posterior(p: &heterodyne_core::mcmc::cmc::CmcReport) {
+    println!(
+        "{:<22} {:>13} {:>11} {:>13} {:>13} {:>7} {:>7}",
+        "posterior", "mean", "std", "hdi94_low", "hdi94_high", "r_hat", "ess"
+    );
+    for s in p.params.iter().chain(&p.combinations) {
+        println!(
+            "{:<22} {:>13.6} {:>11.3e} {:>13.6} {:>13.6} {:>7.3} {:>7.0}",
+            s.name, s.mean, s.std, s.hdi94_low, s.hdi94_high, s.r_hat, s.ess_bulk
+        );
+    }
+    println!(
+        "shards {} (used {}), divergences {}, verdict: {}",
+        p.shards.len(),
+        p.shards.iter().filter(|s| s.used).count(),
+        p.divergences,
+        if p.verdict.converged {
+            "converged".to_string()
+        } else {
+            format!("NOT converged — {}", p.verdict.warnings.join("; "))
+        }
+    );
+}
+
+/// Trace, rank, corner and posterior-vs-NLSQ plots of one posterior.
+fn plot_posterior(
+    staging: &Staging,
+    tag: &str,
+    p: &heterodyne_core::mcmc::cmc::CmcReport,
+    nlsq: &NlsqReport,
+) -> Result<(), String> {
+    use posterior_plots::{Comparison, Series};
+    let series_of = |k: usize| Series {
+        name: &p.params[k].name,
+        chains: p
+            .draws
+            .iter()
+            .map(|c| c.iter().map(|d| d[k]).collect())
+            .collect(),
+    };
+    let mut all: Vec<Series<'_>> = (0..p.params.len()).map(series_of).collect();
+    for (s, draws) in p.combinations.iter().zip(&p.combination_draws) {
+        all.push(Series {
+            name: &s.name,
+            chains: draws.clone(),
+        });
+    }
+    posterior_plots::plot_traces(&staging.path(&format!("cmc_trace{tag}.png")), &all)?;
+    posterior_plots::plot_ranks(&staging.path(&format!("cmc_rank{tag}.png")), &all)?;
+    // Corner: the physics quantities (scaling and σ are nuisance here).
+    let physics: Vec<Series<'_>> = (0..p.params.len())
+        .filter(|&k| PHYSICS.iter().any(|s| s.name == p.params[k].name))
+        .map(series_of)
+        .collect();
+    posterior_plots::plot_corner(&staging.path(&format!("cmc_corner{tag}.png")), &physics)?;
+    let rows: Vec<Comparison<'_>> = p
+        .params
+        .iter()
+        .filter_map(|s| {
+            let k = nlsq.names.iter().position(|n| *n == s.name)?;
+            Some(Comparison {
+                name: &s.name,
+                post: (s.mean, s.std, s.hdi94_low, s.hdi94_high),
+                nlsq: (nlsq.x[k], nlsq.std_error[k]),
+            })
+        })
+        .collect();
+    posterior_plots::plot_versus_nlsq(&staging.path(&format!("cmc_vs_nlsq{tag}.png")), &rows)
 }

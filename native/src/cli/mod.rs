@@ -1,5 +1,6 @@
 //! The command line: one subcommand per file.
 
+mod cmc;
 mod config;
 mod fit;
 mod plot;

@@ -2,6 +2,7 @@
 //! runs unchanged (spec interfaces.md §3). Errors name the file and the dotted key.
 
 mod analyzer;
+mod cmc;
 mod error;
 mod fit;
 mod node;
@@ -10,6 +11,7 @@ mod parameters;
 use std::path::{Path, PathBuf};
 
 pub use analyzer::AnalyzerParameters;
+pub use cmc::{BackendKind, CmcOptions, NoiseKind};
 pub use error::ConfigError;
 pub use fit::{FitAngles, FitSettings, NlsqOptions};
 pub use node::Node;
@@ -51,6 +53,10 @@ pub struct Config {
     pub parameters: ParameterSettings,
     /// `experimental_data`, `phi_filtering`, `optimization.nlsq`, `output`.
     pub fit: FitSettings,
+    /// `optimization.cmc`.
+    pub cmc: CmcOptions,
+    /// `optimization.method` (`nlsq`, `cmc` or `both`), if given.
+    pub method: Option<String>,
     /// Remarks for the user (unknown keys …).
     pub warnings: Warnings,
     /// The whole document, for sections read by later stages.
@@ -85,7 +91,19 @@ impl Config {
         let analyzer = AnalyzerParameters::read(&root, &mut warnings)?;
         let parameters = ParameterSettings::read(&root, &mut warnings)?;
         let fit = FitSettings::read(&root, &mut warnings)?;
+        let cmc = CmcOptions::read(&root, &mut warnings)?;
+        let method = match root.get("optimization").and_then(|o| o.get("method")) {
+            Some(n) => match n.str()? {
+                m @ ("nlsq" | "cmc" | "both") => Some(m.to_string()),
+                other => {
+                    return Err(n.error(format!("unknown method {other:?} (nlsq, cmc, both)")));
+                }
+            },
+            None => None,
+        };
         Ok(Self {
+            cmc,
+            method,
             path: path.to_path_buf(),
             analyzer,
             parameters,

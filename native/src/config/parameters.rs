@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 
+use heterodyne_core::mcmc::prior::Prior;
 use heterodyne_core::model::PhysicsParams;
 use heterodyne_core::model::params::{Group, N_PHYSICS, PHYSICS, ParamSpec, SCALING, lookup};
 
@@ -44,8 +45,8 @@ pub struct ParamSetting {
     pub max: f64,
     /// Whether a fit varies it.
     pub vary: bool,
-    /// Prior family, if set explicitly.
-    pub prior: Option<String>,
+    /// Prior for CMC, if set explicitly (`prior` + `prior_params`).
+    pub prior: Option<Prior>,
 }
 
 impl ParamSetting {
@@ -250,6 +251,12 @@ fn apply_entry(
     match (node.get("min"), node.get("max")) {
         (Some(lo), Some(hi)) => {
             let (min, max) = (lo.f64()?, hi.f64()?);
+            if !min.is_finite() {
+                return Err(lo.error(format!("must be finite, got {min}")));
+            }
+            if !max.is_finite() {
+                return Err(hi.error(format!("must be finite, got {max}")));
+            }
             if min >= max {
                 return Err(lo.error(format!("min {min} must be below max {max}")));
             }
@@ -265,14 +272,96 @@ fn apply_entry(
         setting.vary = v.bool()?;
     }
     if let Some(p) = node.get("prior") {
-        let kind = p.str()?;
-        if !PRIORS.contains(&kind) {
-            return Err(p.error(format!(
-                "unknown prior {kind:?} (known: {})",
+        let prior = read_prior(setting, &p, node.get("prior_params").as_ref())?;
+        prior
+            .validate(setting.name, setting.min, setting.max)
+            .map_err(|e| p.error(e.to_string()))?;
+        setting.prior = Some(prior);
+    } else if let Some(pp) = node.get("prior_params") {
+        return Err(pp.error("prior_params without prior"));
+    }
+    Ok(())
+}
+
+/// The registry's prior mean and std of a setting (scaling: contrast 0.5 ± 0.25, offset
+/// 1 ± 0.25, as the reference's CMC uses).
+fn registry_prior(name: &str) -> (f64, f64) {
+    match PHYSICS.iter().find(|p| p.name == name) {
+        Some(spec) => (spec.prior_mean, spec.prior_std),
+        None if name == "contrast" => (0.5, 0.25),
+        None => (1.0, 0.25),
+    }
+}
+
+/// `prior` with `prior_params` — a mapping (`{mean, std}`, `{mu, sigma}`, `{scale}`,
+/// `{rate}`, `{alpha, beta}`) or a list in that order; missing parameters come from the
+/// registry's mean and std.
+fn read_prior(
+    setting: &ParamSetting,
+    kind: &Node<'_>,
+    params: Option<&Node<'_>>,
+) -> Result<Prior, ConfigError> {
+    let family = kind.str()?;
+    let names: &[&str] = match family {
+        "uniform" => &[],
+        "normal" | "truncated_normal" => &["mean", "std"],
+        "lognormal" => &["mu", "sigma"],
+        "halfnormal" => &["scale"],
+        "exponential" => &["rate"],
+        "beta_scaled" => &["alpha", "beta"],
+        other => {
+            return Err(kind.error(format!(
+                "unknown prior {other:?} (known: {})",
                 PRIORS.join(", ")
             )));
         }
-        setting.prior = Some(kind.to_string());
+    };
+    let mut given: Vec<Option<f64>> = vec![None; names.len()];
+    if let Some(pp) = params.filter(|p| !p.is_null()) {
+        if pp.value.is_array() {
+            let list = pp.f64_list()?;
+            if list.len() != names.len() {
+                return Err(pp.error(format!(
+                    "a {family} prior takes {} parameters ({}), got {}",
+                    names.len(),
+                    names.join(", "),
+                    list.len()
+                )));
+            }
+            given = list.into_iter().map(Some).collect();
+        } else {
+            for (key, child) in pp.children()? {
+                match names.iter().position(|n| *n == key) {
+                    Some(i) => given[i] = Some(child.f64()?),
+                    None => {
+                        return Err(child.error(format!(
+                            "not a parameter of a {family} prior (expected: {})",
+                            names.join(", ")
+                        )));
+                    }
+                }
+            }
+        }
     }
-    Ok(())
+    let (mean, std) = registry_prior(setting.name);
+    let get = |i: usize, default: f64| given.get(i).copied().flatten().unwrap_or(default);
+    Ok(match family {
+        "uniform" => Prior::Uniform,
+        "normal" | "truncated_normal" => Prior::Normal {
+            mean: get(0, mean),
+            std: get(1, std),
+        },
+        "lognormal" => Prior::LogNormal {
+            mu: get(0, mean.max(f64::MIN_POSITIVE).ln()),
+            sigma: get(1, 1.0),
+        },
+        "halfnormal" => Prior::HalfNormal { scale: get(0, std) },
+        "exponential" => Prior::Exponential {
+            rate: get(0, 1.0 / if mean > 0.0 { mean } else { std }),
+        },
+        _ => Prior::BetaScaled {
+            alpha: get(0, 2.0),
+            beta: get(1, 2.0),
+        },
+    })
 }

@@ -6,6 +6,8 @@ pub mod hdf5;
 mod npy;
 mod outdir;
 pub mod plots;
+pub mod posterior;
+pub mod posterior_plots;
 mod raw;
 pub mod results;
 mod stack;

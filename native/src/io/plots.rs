@@ -20,7 +20,7 @@ const FONT_CANDIDATES: &[&str] = &[
 ];
 
 /// Registers a system font for plot text once; `Err` names what was looked for.
-fn ensure_font() -> Result<(), String> {
+pub(crate) fn ensure_font() -> Result<(), String> {
     static FONT: OnceLock<Result<(), String>> = OnceLock::new();
     FONT.get_or_init(|| {
         for path in FONT_CANDIDATES {

@@ -1,0 +1,217 @@
+//! `heterodyne fit --method both|cmc`: the posterior block of result.json, posterior.npz,
+//! the plots, same-seed reproducibility across backends, and bad CMC settings.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::common::{assert_fails_with, data_dir, heterodyne, read_npz};
+use crate::fit::truth_json;
+
+/// The small fixture with only the velocity and angle parameters and f3 free (the rest
+/// fixed at truth): a posterior that samples in seconds.
+fn reduced_config(data: &Path, truth: &Value, cmc: &str) -> String {
+    let t = &truth["truth"];
+    let free = ["v0", "beta", "v_offset", "f3", "phi0"];
+    let groups: [(&str, &[&str]); 5] = [
+        ("reference", &["D0_ref", "alpha_ref", "D_offset_ref"]),
+        ("sample", &["D0_sample", "alpha_sample", "D_offset_sample"]),
+        ("velocity", &["v0", "beta", "v_offset"]),
+        ("fraction", &["f0", "f1", "f2", "f3"]),
+        ("angle", &["phi0"]),
+    ];
+    let mut yaml = format!(
+        "experimental_data:\n  file_path: {}\nanalyzer_parameters:\n  dt: {}\n  start_frame: 1\n  end_frame: {}\n  scattering:\n    wavevector_q: {}\nparameters:\n",
+        data.display(),
+        truth["dt"],
+        truth["n_frames"],
+        truth["q_target"]
+    );
+    for (group, names) in groups {
+        yaml += &format!("  {group}:\n");
+        for name in names {
+            yaml += &format!(
+                "    {name}: {{value: {}, vary: {}}}\n",
+                t[name],
+                free.contains(name)
+            );
+        }
+    }
+    yaml += "  scaling:\n    contrast: {value: 0.1}\n    offset: {value: 1.0}\n";
+    yaml += &format!("optimization:\n  cmc:\n{cmc}");
+    yaml
+}
+
+fn run(dir: &Path, yaml: &str, out: &str, extra: &[&str]) -> std::process::Output {
+    std::fs::write(dir.join("c.yaml"), yaml).expect("config");
+    let mut args = vec!["fit", "--config", "c.yaml", "--output-dir", out, "--quiet"];
+    args.extend(extra);
+    heterodyne(dir, &args)
+}
+
+fn result(dir: &Path, out: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join(out).join("result.json")).expect("read"))
+        .expect("json")
+}
+
+#[test]
+fn method_both_writes_posterior_json_npz_and_plots() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = data_dir().join("datasets");
+    let truth = truth_json(&data, "small");
+    let yaml = reduced_config(
+        &data.join("small.npz"),
+        &truth,
+        "    per_shard_mcmc: {num_warmup: 300, num_samples: 300, num_chains: 2, seed: 3}\n",
+    );
+    let out = run(
+        dir.path(),
+        &yaml,
+        "out",
+        &["--method", "both", "--threads", "2"],
+    );
+    assert!(
+        out.status.success() || out.status.code() == Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = result(dir.path(), "out");
+    assert_eq!(r["method"], "both");
+    // NLSQ block and posterior block side by side.
+    assert!(r["parameters"]["v0"]["std_error"].is_number());
+    let post = &r["posterior"];
+    for name in [
+        "v0", "beta", "v_offset", "f3", "phi0", "contrast", "offset", "sigma",
+    ] {
+        let p = &post[name];
+        for key in [
+            "mean",
+            "std",
+            "median",
+            "q2_5",
+            "q97_5",
+            "hdi94_low",
+            "hdi94_high",
+            "r_hat",
+            "ess_bulk",
+            "ess_tail",
+        ] {
+            assert!(p[key].is_number(), "{name}.{key} missing: {p}");
+        }
+        if name != "sigma" && name != "contrast" && name != "offset" {
+            let (m, s) = (
+                p["mean"].as_f64().unwrap_or(f64::NAN),
+                p["std"].as_f64().unwrap_or(f64::NAN),
+            );
+            let t = truth["truth"][name].as_f64().expect("truth");
+            assert!(((m - t) / s).abs() < 3.0, "{name}: {m} ± {s} vs {t}");
+            assert!(p["r_hat"].as_f64().unwrap_or(9.0) < 1.05, "{name}: {p}");
+        }
+    }
+    assert!(r["divergences"].is_u64(), "top-level divergences: {r}");
+    assert_eq!(r["cmc"]["num_shards"], 1);
+    assert!(r["timings"]["cmc_seconds"].as_f64().unwrap_or(0.0) > 0.0);
+    // posterior.npz: (chain, draw) per quantity, sample stats (chain, draw).
+    let npz = dir.path().join("out/posterior.npz");
+    let (shape, v0) = read_npz(&npz, "posterior.v0");
+    assert_eq!(shape, vec![2, 300]);
+    let mean = v0.iter().sum::<f64>() / v0.len() as f64;
+    let reported = post["v0"]["mean"].as_f64().expect("mean");
+    assert!(
+        (mean - reported).abs() <= 1e-9 * reported.abs(),
+        "{mean} vs {reported}"
+    );
+    let file = std::fs::File::open(&npz).expect("npz");
+    let mut z = ndarray_npy::NpzReader::new(file).expect("npz");
+    let energy: ndarray::ArrayD<f64> = z.by_name("sample_stats.energy").expect("energy");
+    assert_eq!(energy.shape(), &[2, 300]);
+    let depth: ndarray::ArrayD<u64> = z.by_name("sample_stats.tree_depth").expect("depth");
+    assert!(depth.iter().all(|d| *d >= 1 && *d <= 10));
+    let _: ndarray::ArrayD<bool> = z.by_name("sample_stats.diverging").expect("diverging");
+    for plot in ["cmc_trace", "cmc_rank", "cmc_corner", "cmc_vs_nlsq"] {
+        let p = dir.path().join(format!("out/{plot}.png"));
+        assert!(
+            std::fs::metadata(&p)
+                .map(|m| m.len() > 10_000)
+                .unwrap_or(false),
+            "{} missing or empty",
+            p.display()
+        );
+    }
+}
+
+#[test]
+fn same_seed_same_posterior_on_any_backend() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = data_dir().join("datasets");
+    let truth = truth_json(&data, "small");
+    let yaml = reduced_config(
+        &data.join("small.npz"),
+        &truth,
+        // Short chains: this is about identical draws, not convergence.
+        "    per_shard_mcmc: {num_warmup: 150, num_samples: 150, num_chains: 2, seed: 11}\n    validation: {max_r_hat: 10}\n",
+    );
+    let common = ["--method", "cmc", "--no-plots", "--num-shards", "2"];
+    let seq = run(
+        dir.path(),
+        &yaml,
+        "seq",
+        &[&common[..], &["--backend", "sequential", "--threads", "1"]].concat(),
+    );
+    let par = run(
+        dir.path(),
+        &yaml,
+        "par",
+        &[
+            &common[..],
+            &["--backend", "parallel", "--workers", "2", "--threads", "2"],
+        ]
+        .concat(),
+    );
+    for o in [&seq, &par] {
+        assert!(
+            o.status.code() == Some(0) || o.status.code() == Some(3),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    for name in ["posterior.v0", "posterior.phi0", "posterior.sigma"] {
+        let a = read_npz(&dir.path().join("seq/posterior.npz"), name);
+        let b = read_npz(&dir.path().join("par/posterior.npz"), name);
+        assert_eq!(a, b, "{name} differs between backends");
+    }
+    assert_eq!(result(dir.path(), "seq")["cmc"]["num_shards"], 2);
+}
+
+#[test]
+fn bad_cmc_settings_are_named() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = data_dir().join("datasets");
+    let truth = truth_json(&data, "small");
+    let yaml = reduced_config(&data.join("small.npz"), &truth, "    num_chains: 0\n");
+    let out = run(dir.path(), &yaml, "o1", &["--method", "cmc"]);
+    assert_fails_with(&out, &["optimization.cmc.num_chains", "≥ 1"]);
+    let yaml = reduced_config(
+        &data.join("small.npz"),
+        &truth,
+        "    target_accept_prob: 1.5\n",
+    );
+    let out = run(dir.path(), &yaml, "o2", &["--method", "cmc"]);
+    assert_fails_with(&out, &["target_accept_prob", "(0, 1)"]);
+    let yaml = reduced_config(&data.join("small.npz"), &truth, "    seed: 1\n");
+    let out = run(
+        dir.path(),
+        &yaml,
+        "o3",
+        &["--method", "cmc", "--num-shards", "100000"],
+    );
+    assert_fails_with(&out, &["num_shards", "at most one shard per row"]);
+    let out = run(
+        dir.path(),
+        &yaml,
+        "o4",
+        &["--method", "cmc", "--num-chains", "0"],
+    );
+    assert_fails_with(&out, &["num_chains"]);
+    assert!(!dir.path().join("o3").exists(), "no partial output");
+}
