@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what building and testing need on Debian/Ubuntu; safe to run again.
-# libhdf5-dev: the HDF5 readers; fonts-dejavu-core: text in the PNG plots.
+# libhdf5-dev: the HDF5 readers; fonts-dejavu-core: text in the PNG plots;
+# libhwloc-dev + libudev-dev: CPU/NUMA topology and thread pinning (hwlocality links -ludev).
 set -euo pipefail
 
 need=()
-for pkg in pkg-config libhdf5-dev fonts-dejavu-core; do
+for pkg in pkg-config libhdf5-dev fonts-dejavu-core libhwloc-dev libudev-dev; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod hw;
 pub mod io;
 pub mod noise;
 pub mod prepare;

@@ -5,4 +5,5 @@ mod cmc;
 mod common;
 mod fit;
 mod fit_errors;
+mod hw;
 mod simulate;

@@ -528,6 +528,7 @@ pub fn run_cmc(
         Reparam {
             fraction_ridge: true,
             power_law: true,
+            rate_triples: false,
         },
     );
     let combination_draws: Vec<Vec<Vec<f64>>> = all_pairs

@@ -1,27 +1,30 @@
-//! Forward-mode dual numbers over three inputs: just enough calculus to differentiate the
+//! Forward-mode dual numbers over four inputs: just enough calculus to differentiate the
 //! sampler's coordinate maps (and their log-Jacobians) exactly, without writing every
 //! chain rule by hand.
 
 use std::ops::{Add, Div, Mul, Neg, Sub};
 
-/// A value with its derivatives with respect to three inputs.
+/// Number of inputs a [`Dual`] differentiates with respect to.
+pub const SLOTS: usize = 4;
+
+/// A value with its derivatives with respect to [`SLOTS`] inputs.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Dual {
     /// The value.
     pub v: f64,
-    /// ∂value/∂input for each of the three inputs.
-    pub d: [f64; 3],
+    /// ∂value/∂input for each input.
+    pub d: [f64; SLOTS],
 }
 
 impl Dual {
     /// A constant (zero derivatives).
     pub const fn constant(v: f64) -> Self {
-        Self { v, d: [0.0; 3] }
+        Self { v, d: [0.0; SLOTS] }
     }
 
     /// Input number `slot` (derivative 1 with respect to itself).
     pub fn input(v: f64, slot: usize) -> Self {
-        let mut d = [0.0; 3];
+        let mut d = [0.0; SLOTS];
         d[slot] = 1.0;
         Self { v, d }
     }
@@ -86,7 +89,7 @@ impl Add for Dual {
     fn add(self, o: Self) -> Self {
         Self {
             v: self.v + o.v,
-            d: [self.d[0] + o.d[0], self.d[1] + o.d[1], self.d[2] + o.d[2]],
+            d: std::array::from_fn(|k| self.d[k] + o.d[k]),
         }
     }
 }
@@ -110,14 +113,12 @@ impl Neg for Dual {
 
 impl Mul for Dual {
     type Output = Self;
+    // The product rule adds: (uv)' = u'v + uv'.
+    #[allow(clippy::suspicious_arithmetic_impl)]
     fn mul(self, o: Self) -> Self {
         Self {
             v: self.v * o.v,
-            d: [
-                self.d[0] * o.v + self.v * o.d[0],
-                self.d[1] * o.v + self.v * o.d[1],
-                self.d[2] * o.v + self.v * o.d[2],
-            ],
+            d: std::array::from_fn(|k| self.d[k] * o.v + self.v * o.d[k]),
         }
     }
 }
@@ -129,11 +130,7 @@ impl Div for Dual {
         let q = self.v * inv;
         Self {
             v: q,
-            d: [
-                (self.d[0] - q * o.d[0]) * inv,
-                (self.d[1] - q * o.d[1]) * inv,
-                (self.d[2] - q * o.d[2]) * inv,
-            ],
+            d: std::array::from_fn(|k| (self.d[k] - q * o.d[k]) * inv),
         }
     }
 }
@@ -154,5 +151,6 @@ mod tests {
         assert!((out.d[0] - dx).abs() < 1e-8, "{} vs {dx}", out.d[0]);
         assert!((out.d[1] - dy).abs() < 1e-8, "{} vs {dy}", out.d[1]);
         assert_eq!(out.d[2], 0.0);
+        assert_eq!(out.d[3], 0.0);
     }
 }

@@ -24,7 +24,7 @@ use crate::nlsq::normal::chi2_and_gradient;
 
 use super::nuts::{DensityError, LogDensity};
 use super::prior::Prior;
-use super::transform::{RidgePair, Slope, Transform};
+use super::transform::{FractionBlock, RateTriple, RidgePair, Slope, Transform};
 
 /// How the noise level enters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -47,6 +47,12 @@ pub struct Reparam {
     /// (`D0_ref`, `alpha_ref`), (`D0_sample`, `alpha_sample`), (`v0`, `beta`), with
     /// `t_ref = √(t_first·t_last)` of the grid.
     pub power_law: bool,
+    /// Sample each fully varied rate triple (`D0, alpha, D_offset` of reference and sample,
+    /// `v0, beta, v_offset`) as [`RateTriple`] — the rate and its log-slope at t_ref and
+    /// the log of its prefactor; with `fraction_ridge` and f0–f3 all varied, the fraction
+    /// too ([`FractionBlock`]). Takes precedence over `power_law`.
+    #[serde(default)]
+    pub rate_triples: bool,
 }
 
 impl Default for Reparam {
@@ -54,8 +60,59 @@ impl Default for Reparam {
         Self {
             fraction_ridge: true,
             power_law: false,
+            rate_triples: true,
         }
     }
+}
+
+/// The fraction block when `reparam` asks for ridges and rates and f0–f3 all vary.
+fn fraction_block(
+    problem: &FitProblem,
+    names: &[String],
+    reparam: Reparam,
+) -> Option<FractionBlock> {
+    if !(reparam.fraction_ridge && reparam.rate_triples) {
+        return None;
+    }
+    let index = |n: &str| names.iter().position(|m| m == n);
+    let grid = problem.model().grid();
+    let t_ref = (grid.t(0) * grid.t(grid.n - 1)).sqrt();
+    Some(FractionBlock {
+        f: [index("f0")?, index("f1")?, index("f2")?, index("f3")?],
+        t_ref,
+    })
+}
+
+/// The rate triples `reparam` asks for among `names`.
+fn rate_triples(problem: &FitProblem, names: &[String], reparam: Reparam) -> Vec<RateTriple> {
+    if !reparam.rate_triples {
+        return Vec::new();
+    }
+    let index = |n: &str| names.iter().position(|m| m == n);
+    let grid = problem.model().grid();
+    let t_ref = (grid.t(0) * grid.t(grid.n - 1)).sqrt();
+    [
+        ("D0_ref", "alpha_ref", "D_offset_ref", "D_ref(t_ref)"),
+        (
+            "D0_sample",
+            "alpha_sample",
+            "D_offset_sample",
+            "D_sample(t_ref)",
+        ),
+        ("v0", "beta", "v_offset", "v(t_ref)"),
+    ]
+    .iter()
+    .filter_map(|(a, e, b, label)| {
+        Some(RateTriple {
+            prefactor: index(a)?,
+            exponent: index(e)?,
+            offset: index(b)?,
+            ln_t_ref: t_ref.ln(),
+            label: label.to_string(),
+        })
+    })
+    .filter(|_| t_ref > 0.0)
+    .collect()
 }
 
 /// Everything about a posterior besides the data.
@@ -129,6 +186,7 @@ pub(crate) fn ridge_pairs(
     let index = |n: &str| names.iter().position(|m| m == n);
     let mut pairs = Vec::new();
     if reparam.fraction_ridge
+        && fraction_block(problem, names, reparam).is_none()
         && let (Some(f0), Some(f2)) = (index("f0"), index("f2"))
     {
         let slope = match index("f1") {
@@ -146,6 +204,7 @@ pub(crate) fn ridge_pairs(
         });
     }
     if reparam.power_law {
+        let tripled = rate_triples(problem, names, reparam);
         let grid = problem.model().grid();
         let t_ref = (grid.t(0) * grid.t(grid.n - 1)).sqrt();
         for (a, e) in [
@@ -155,6 +214,7 @@ pub(crate) fn ridge_pairs(
         ] {
             if let (Some(ia), Some(ie)) = (index(a), index(e))
                 && t_ref > 0.0
+                && !tripled.iter().any(|t| t.prefactor == ia)
             {
                 pairs.push(RidgePair {
                     target: ia,
@@ -210,7 +270,9 @@ impl<'a> Posterior<'a> {
             lo.clone(),
             hi.clone(),
             ridge_pairs(problem, &names, options.reparam),
-        )?;
+        )?
+        .with_triples(rate_triples(problem, &names, options.reparam))?
+        .with_fraction(fraction_block(problem, &names, options.reparam))?;
         Ok(Self {
             problem,
             lo,

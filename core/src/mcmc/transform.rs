@@ -54,8 +54,44 @@ pub struct Transform {
     lo: Vec<f64>,
     hi: Vec<f64>,
     pairs: Vec<RidgePair>,
-    /// Whether each index belongs to a pair.
+    triples: Vec<RateTriple>,
+    fraction: Option<FractionBlock>,
+    /// Whether each index belongs to a pair, a triple or the fraction block.
     paired: Vec<bool>,
+}
+
+/// The sample fraction's raw value `f0·e^{f1(t−f2)} + f3 = A·e^{f1·t} + f3` with
+/// `A = f0·e^{−f1·f2}`, sampled as [`RateTriple`] samples a rate (value `V` and slope `S`
+/// of `A·e^{f1·t} + f3` at t_ref, and `ln A`), plus f2 along the exact f0–f2 ridge mapped
+/// onto the range that keeps f0 in its bounds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FractionBlock {
+    /// Indices of f0, f1, f2, f3.
+    pub f: [usize; 4],
+    /// Reference time t_ref, s.
+    pub t_ref: f64,
+}
+
+/// A rate `A0·t^e + B` (transport `D0, alpha, D_offset` or velocity `v0, beta, v_offset`)
+/// sampled through what the data see at a reference time: `J = A0·t_ref^e + B` (the rate
+/// at t_ref), `s = e·A0·t_ref^e` (its log-slope) and `ln A0` mapped onto its bounds (how
+/// the rate splits into power law and offset — the direction the data hardly constrain).
+/// In (A0, e, B) that direction is a curved ridge (e = s/h, B = J − h with
+/// h = A0·t_ref^e); here it is one coordinate, and A0 can never leave its bounds. A step
+/// that takes e or B outside theirs (far from any posterior here), or onto the branch
+/// 1 + e·ln t_ref ≤ 0 where the map folds, is rejected.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateTriple {
+    /// Index of the prefactor A0 (bounds above 0).
+    pub prefactor: usize,
+    /// Index of the exponent e.
+    pub exponent: usize,
+    /// Index of the offset B.
+    pub offset: usize,
+    /// ln t_ref.
+    pub ln_t_ref: f64,
+    /// For messages, e.g. `D_ref(t_ref)`.
+    pub label: String,
 }
 
 /// The image of a point, with what the gradient needs.
@@ -110,6 +146,27 @@ fn from_interval(x: f64, a: f64, b: f64) -> f64 {
     }
 }
 
+/// Solves `ln h − c·s/h = a` for `h > 0` (Newton in ln h from the s = 0 root); `false`
+/// when it does not converge or the root is not on the monotone branch (1 + c·s/h ≤ 0).
+fn solve_power_part(a: f64, s: f64, c: f64) -> (f64, bool) {
+    let mut y = a;
+    for _ in 0..60 {
+        let cs = c * s * (-y).exp();
+        let g = y - cs - a;
+        let dg = 1.0 + cs;
+        if !(dg > 0.0 && g.is_finite()) {
+            return (f64::NAN, false);
+        }
+        let step = g / dg;
+        // Damp long steps: the root is near a for small c·s/h.
+        y -= step.clamp(-2.0, 2.0);
+        if step.abs() <= 1e-14 * y.abs().max(1.0) {
+            return (y.exp(), true);
+        }
+    }
+    (f64::NAN, false)
+}
+
 impl Transform {
     /// Logistic maps onto `[lo, hi]` for every quantity, plus `pairs`.
     pub fn new(lo: Vec<f64>, hi: Vec<f64>, pairs: Vec<RidgePair>) -> Result<Self> {
@@ -151,8 +208,66 @@ impl Transform {
             lo,
             hi,
             pairs,
+            triples: Vec::new(),
+            fraction: None,
             paired,
         })
+    }
+
+    /// The same map with the sample fraction sampled as [`FractionBlock`] says.
+    pub fn with_fraction(mut self, block: Option<FractionBlock>) -> Result<Self> {
+        if let Some(b) = &block {
+            let n = self.lo.len();
+            let [f0, _, f2, _] = b.f;
+            let distinct = (0..4).all(|i| (i + 1..4).all(|j| b.f[i] != b.f[j]));
+            let ok = distinct
+                && b.f.iter().all(|&k| k < n && !self.paired[k])
+                && self.lo[f0] >= 0.0
+                && self.hi[f0] > 0.0
+                && self.lo[f2] < self.hi[f2]
+                && b.t_ref.is_finite();
+            if !ok {
+                return Err(Error::invalid(
+                    "reparameterization",
+                    "cannot sample the fraction block (indices or bounds unusable)",
+                ));
+            }
+            for k in b.f {
+                self.paired[k] = true;
+            }
+        }
+        self.fraction = block;
+        Ok(self)
+    }
+
+    /// The same map with rate triples sampled as [`RateTriple`] says.
+    pub fn with_triples(mut self, triples: Vec<RateTriple>) -> Result<Self> {
+        let n = self.lo.len();
+        for t in &triples {
+            let idx = [t.prefactor, t.exponent, t.offset];
+            let ok = idx.iter().all(|&k| k < n && !self.paired[k])
+                && t.prefactor != t.exponent
+                && t.exponent != t.offset
+                && t.prefactor != t.offset
+                && self.lo[t.prefactor] > 0.0
+                && t.ln_t_ref.is_finite();
+            if !ok {
+                return Err(Error::invalid(
+                    "reparameterization",
+                    format!("cannot sample {} (indices or bounds unusable)", t.label),
+                ));
+            }
+            for k in idx {
+                self.paired[k] = true;
+            }
+        }
+        self.triples = triples;
+        Ok(self)
+    }
+
+    /// The rate triples.
+    pub fn triples(&self) -> &[RateTriple] {
+        &self.triples
     }
 
     /// The ridge pairs.
@@ -184,10 +299,9 @@ impl Transform {
             Slope::Const(c) => Dual::constant(c),
             Slope::Quantity { index, sign } => {
                 let (x, dx, _, _) = self.boxed(index, u[index]);
-                Dual {
-                    v: sign * x,
-                    d: [0.0, 0.0, sign * dx],
-                }
+                let mut d = Dual::input(sign * x, 2);
+                d.d[2] = sign * dx;
+                d
             }
         }
     }
@@ -281,6 +395,105 @@ impl Transform {
                 }
             }
         }
+        for t in &self.triples {
+            // Inputs: slot 0 = J, slot 1 = s, slot 2 = u_a with ln A0 = a(u_a) inside
+            // [ln lo, ln hi] (so A0 never leaves its bounds).
+            let j = Dual::input(u[t.prefactor], 0);
+            let sl = Dual::input(u[t.exponent], 1);
+            let (ln_lo, ln_hi) = (self.lo[t.prefactor].ln(), self.hi[t.prefactor].ln());
+            let (a, lj_a) = to_interval(
+                Dual::input(u[t.offset], 2),
+                Dual::constant(ln_lo),
+                Dual::constant(ln_hi),
+            );
+            let c = t.ln_t_ref;
+            // h = A0·t_ref^e with e = s/h: ln h − c·s/h = a, solved by Newton in ln h;
+            // derivatives by the implicit function theorem (needs 1 + c·e > 0).
+            let (h, ok) = solve_power_part(a.v, sl.v, c);
+            let e_v = sl.v / h;
+            let g = 1.0 + c * e_v;
+            let (x_a, x_e, x_b, lj) = if ok && g > 0.0 {
+                let dh_ds = c / g;
+                let dh_da = h / g;
+                let hd = Dual {
+                    v: h,
+                    d: std::array::from_fn(|k| dh_ds * sl.d[k] + dh_da * a.d[k]),
+                };
+                let e = sl / hd;
+                let ce = Dual::constant(c) * e;
+                // |∂(A0, e, B)/∂(J, s, h)| = A0/h², |∂h/∂a| = h/(1 + c·e), ∂A0/∂a = A0:
+                // ln|J| = ln A0 − ln h − ln(1 + c·e) + ln(da/du) = −c·e − ln(1 + c·e) + …
+                let lj = -ce - (Dual::constant(1.0) + ce).ln() + lj_a;
+                (a.exp(), e, j - hd, lj)
+            } else {
+                let nan = Dual::constant(f64::NAN);
+                (nan, nan, nan, nan)
+            };
+            let inside = [(t.exponent, x_e.v), (t.offset, x_b.v)]
+                .iter()
+                .all(|&(k, v)| v >= self.lo[k] && v <= self.hi[k]);
+            log_jac += if inside { lj.v } else { f64::NAN };
+            x[t.prefactor] = x_a.v;
+            x[t.exponent] = x_e.v;
+            x[t.offset] = x_b.v;
+            for (slot, col) in [t.prefactor, t.exponent, t.offset].into_iter().enumerate() {
+                grad[col] += lj.d[slot];
+                entries.push((t.prefactor, col, x_a.d[slot]));
+                entries.push((t.exponent, col, x_e.d[slot]));
+                entries.push((t.offset, col, x_b.d[slot]));
+            }
+        }
+        if let Some(b) = &self.fraction {
+            let [i0, i1, i2, i3] = b.f;
+            // Slots: 0 = V (at u[f3]), 1 = S (at u[f1]), 2 = ln A (at u[f0]), 3 = f2's
+            // coordinate (at u[f2]).
+            let v = Dual::input(u[i3], 0);
+            let sl = Dual::input(u[i1], 1);
+            let a = Dual::input(u[i0], 2);
+            let c = b.t_ref;
+            let (h, ok) = solve_power_part(a.v, sl.v, c);
+            let g = 1.0 + c * sl.v / h;
+            let mut out = [Dual::constant(f64::NAN); 4];
+            let mut lj = Dual::constant(f64::NAN);
+            if ok && g > 0.0 {
+                let (dh_ds, dh_da) = (c / g, h / g);
+                let hd = Dual {
+                    v: h,
+                    d: std::array::from_fn(|k| dh_ds * sl.d[k] + dh_da * a.d[k]),
+                };
+                let f1 = sl / hd;
+                let f3 = v - hd;
+                let pair = RidgePair {
+                    target: i0,
+                    partner: i2,
+                    slope: Slope::Const(0.0),
+                    label: String::new(),
+                };
+                // ln f0 = ln A + f1·f2: the pair's L = ln A with slope k = −f1.
+                let (ya, yb) = self.y_range(&pair, a, -f1);
+                if yb.v > ya.v {
+                    let (f2, lj_y) = to_interval(Dual::input(u[i2], 3), ya, yb);
+                    let f0 = (a + f1 * f2).exp();
+                    let cf1 = Dual::constant(c) * f1;
+                    lj = -cf1 - (Dual::constant(1.0) + cf1).ln() + f1 * f2 + lj_y;
+                    out = [f0, f1, f2, f3];
+                }
+            }
+            let inside = [(i1, out[1].v), (i3, out[3].v)]
+                .iter()
+                .all(|&(k, v)| v >= self.lo[k] && v <= self.hi[k]);
+            log_jac += if inside { lj.v } else { f64::NAN };
+            let cols = [i3, i1, i0, i2];
+            for (q, &row) in b.f.iter().enumerate() {
+                x[row] = out[q].v;
+                for (slot, &col) in cols.iter().enumerate() {
+                    entries.push((row, col, out[q].d[slot]));
+                }
+            }
+            for (slot, &col) in cols.iter().enumerate() {
+                grad[col] += lj.d[slot];
+            }
+        }
         Mapped {
             x,
             log_jac,
@@ -310,6 +523,32 @@ impl Transform {
             };
             let (a, b) = self.y_range(p, Dual::constant(l), Dual::constant(k));
             u[p.partner] = from_interval(y, a.v, b.v);
+        }
+        if let Some(b) = &self.fraction {
+            let [i0, i1, i2, i3] = b.f;
+            let (f0, f1, f2, f3) = (x[i0].max(1e-300), x[i1], x[i2], x[i3]);
+            let ln_a = f0.ln() - f1 * f2;
+            let h = (ln_a + f1 * b.t_ref).exp();
+            u[i3] = h + f3;
+            u[i1] = f1 * h;
+            u[i0] = ln_a;
+            let pair = RidgePair {
+                target: i0,
+                partner: i2,
+                slope: Slope::Const(0.0),
+                label: String::new(),
+            };
+            let (ya, yb) = self.y_range(&pair, Dual::constant(ln_a), Dual::constant(-f1));
+            u[i2] = from_interval(f2, ya.v, yb.v);
+        }
+        for t in &self.triples {
+            let (lo, hi) = (self.lo[t.prefactor], self.hi[t.prefactor]);
+            let a0 = x[t.prefactor].clamp(lo, hi);
+            let e = x[t.exponent];
+            let h = a0 * (t.ln_t_ref * e).exp();
+            u[t.prefactor] = h + x[t.offset];
+            u[t.exponent] = e * h;
+            u[t.offset] = from_interval(a0.ln(), lo.ln(), hi.ln());
         }
         u
     }
@@ -389,64 +628,135 @@ mod tests {
         }
     }
 
+    /// The pair transform, and one with the fraction pair plus a rate triple on 3–5.
+    fn cases() -> Vec<(Transform, Vec<f64>)> {
+        let triple = Transform::new(
+            vec![0.0, -10.0, -1e4, 100.0, -5.0, -1e5],
+            vec![1.0, 10.0, 1e4, 1e6, 5.0, 1e5],
+            vec![RidgePair {
+                target: 0,
+                partner: 2,
+                slope: Slope::Quantity {
+                    index: 1,
+                    sign: -1.0,
+                },
+                label: "f".into(),
+            }],
+        )
+        .and_then(|t| {
+            t.with_triples(vec![RateTriple {
+                prefactor: 3,
+                exponent: 4,
+                offset: 5,
+                ln_t_ref: 5f64.ln(),
+                label: "D(t_ref)".into(),
+            }])
+        })
+        .expect("transform");
+        let fraction = Transform::new(
+            vec![0.0, -10.0, -1e4, 0.0, -5.0, -1e5],
+            vec![1.0, 10.0, 1e4, 1.0, 5.0, 1e5],
+            Vec::new(),
+        )
+        .and_then(|t| {
+            t.with_fraction(Some(FractionBlock {
+                f: [0, 1, 2, 3],
+                t_ref: 5.0,
+            }))
+        })
+        .expect("transform");
+        vec![
+            (transform(), vec![0.4, 0.02, 25.0, 500.0, 0.1, 0.3]),
+            (triple, vec![0.4, 0.02, 25.0, 500.0, 0.1, 10.0]),
+            (fraction, vec![0.4, 0.02, 25.0, 0.1, 0.1, 10.0]),
+        ]
+    }
+
     #[test]
     fn derivatives_match_differences() {
-        let t = transform();
-        let u0 = t.inverse(&[0.4, 0.02, 25.0, 500.0, 0.1, 0.3]);
-        let m = t.forward(&u0);
-        // A fixed linear functional of x, to test the pullback, and ln|J| itself.
-        let g = [1.0, -2.0, 1e-3, 1e-3, 0.5, 3.0];
-        let f = |u: &[f64]| {
-            let m = t.forward(u);
-            let lin: f64 = m.x.iter().zip(&g).map(|(a, b)| a * b).sum();
-            (lin, m.log_jac)
-        };
-        let pull = m.pullback(&g);
-        for j in 0..6 {
-            let h = 1e-6;
-            let mut up = u0.clone();
-            let mut dn = u0.clone();
-            up[j] += h;
-            dn[j] -= h;
-            let (lp, jp) = f(&up);
-            let (ln, jn) = f(&dn);
-            let d_lin = (lp - ln) / (2.0 * h);
-            let d_jac = (jp - jn) / (2.0 * h);
-            assert!(
-                (pull[j] - d_lin).abs() <= 1e-6 * d_lin.abs().max(1.0),
-                "pullback {j}: {} vs {d_lin}",
-                pull[j]
-            );
-            assert!(
-                (m.grad_log_jac[j] - d_jac).abs() <= 1e-6 * d_jac.abs().max(1.0),
-                "log-Jacobian {j}: {} vs {d_jac}",
-                m.grad_log_jac[j]
-            );
+        for (t, x0) in cases() {
+            let u0 = t.inverse(&x0);
+            let back = t.forward(&u0).x;
+            for (a, b) in x0.iter().zip(&back) {
+                assert!(
+                    (a - b).abs() <= 1e-9 * a.abs().max(1.0),
+                    "{x0:?} → {back:?}"
+                );
+            }
+            let m = t.forward(&u0);
+            // A fixed linear functional of x, to test the pullback, and ln|J| itself.
+            let g = [1.0, -2.0, 1e-3, 1e-3, 0.5, 3.0];
+            let f = |u: &[f64]| {
+                let m = t.forward(u);
+                let lin: f64 = m.x.iter().zip(&g).map(|(a, b)| a * b).sum();
+                (lin, m.log_jac)
+            };
+            let pull = m.pullback(&g);
+            for j in 0..6 {
+                let h = 1e-6 * u0[j].abs().max(1.0);
+                let mut up = u0.clone();
+                let mut dn = u0.clone();
+                up[j] += h;
+                dn[j] -= h;
+                let (lp, jp) = f(&up);
+                let (ln, jn) = f(&dn);
+                let d_lin = (lp - ln) / (2.0 * h);
+                let d_jac = (jp - jn) / (2.0 * h);
+                assert!(
+                    (pull[j] - d_lin).abs() <= 1e-6 * d_lin.abs().max(1.0),
+                    "pullback {j}: {} vs {d_lin}",
+                    pull[j]
+                );
+                assert!(
+                    (m.grad_log_jac[j] - d_jac).abs() <= 1e-6 * d_jac.abs().max(1.0),
+                    "log-Jacobian {j}: {} vs {d_jac}",
+                    m.grad_log_jac[j]
+                );
+            }
         }
     }
 
     #[test]
     fn log_jacobian_is_the_determinant() {
         // Dense ∂x/∂u by differences, its log-determinant vs the analytic one.
-        let t = transform();
-        let u0 = t.inverse(&[0.4, 0.02, 25.0, 500.0, 0.1, 0.3]);
-        let n = 6;
-        let h = 1e-6;
-        let mut jac = vec![vec![0.0; n]; n];
-        for j in 0..n {
-            let mut up = u0.clone();
-            let mut dn = u0.clone();
-            up[j] += h;
-            dn[j] -= h;
-            let (a, b) = (t.forward(&up).x, t.forward(&dn).x);
-            for i in 0..n {
-                jac[i][j] = (a[i] - b[i]) / (2.0 * h);
+        for (t, x0) in cases() {
+            let u0 = t.inverse(&x0);
+            let n = 6;
+            let mut jac = vec![vec![0.0; n]; n];
+            for j in 0..n {
+                let h = 1e-6 * u0[j].abs().max(1.0);
+                let mut up = u0.clone();
+                let mut dn = u0.clone();
+                up[j] += h;
+                dn[j] -= h;
+                let (a, b) = (t.forward(&up).x, t.forward(&dn).x);
+                for i in 0..n {
+                    jac[i][j] = (a[i] - b[i]) / (2.0 * h);
+                }
             }
+            let m = nalgebra::DMatrix::from_fn(n, n, |i, j| jac[i][j]);
+            let det = m.determinant().abs().ln();
+            let analytic = t.forward(&u0).log_jac;
+            assert!((det - analytic).abs() < 1e-5, "{det} vs {analytic}");
         }
-        let m = nalgebra::DMatrix::from_fn(n, n, |i, j| jac[i][j]);
-        let det = m.determinant().abs().ln();
-        let analytic = t.forward(&u0).log_jac;
-        assert!((det - analytic).abs() < 1e-5, "{det} vs {analytic}");
+    }
+
+    #[test]
+    fn a_rate_triple_keeps_its_prefactor_inside_and_rejects_the_rest() {
+        let (t, x0) = cases().remove(1);
+        let u0 = t.inverse(&x0);
+        for ua in [-30.0, -5.0, 0.0, 5.0, 30.0] {
+            let mut u = u0.clone();
+            u[5] = ua;
+            let m = t.forward(&u);
+            // (Large A0 also makes the offset J − h fall below its bound: rejected.)
+            assert!(m.log_jac.is_finite() || ua > 0.0, "u_a {ua}");
+            assert!((100.0..=1e6).contains(&m.x[3]), "A0 {} at u_a {ua}", m.x[3]);
+        }
+        // The offset pushed past its bound: rejected.
+        let mut u = u0;
+        u[3] = 1e6;
+        assert!(t.forward(&u).log_jac.is_nan());
     }
 
     #[test]

@@ -239,6 +239,7 @@ pub fn sample(
     problem: &FitProblem,
     report: &NlsqReport,
     threads: usize,
+    pin: Option<crate::hw::pool::Pin>,
     bars: &DrawBars,
 ) -> anyhow::Result<CmcReport> {
     let sigma0 = sigma_from_nlsq(report);
@@ -249,7 +250,7 @@ pub fn sample(
     let threads = threads.max(1);
     let cmc = match o.backend {
         BackendKind::Sequential => {
-            let (pool, par) = super::thread_pool(threads)?;
+            let (pool, par) = super::thread_pool(threads, pin)?;
             pool.install(|| {
                 run_cmc(
                     problem,
@@ -263,19 +264,22 @@ pub fn sample(
         }
         BackendKind::Parallel => {
             let workers = match o.max_workers {
-                0 => k.min(threads),
+                0 => super::env_count("HETERODYNE_WORKERS").unwrap_or(k.min(threads)),
                 w => w,
             }
             .max(1);
-            let per_worker = (threads / workers).max(1);
-            let pools = (0..workers)
-                .map(|w| {
-                    rayon::ThreadPoolBuilder::new()
-                        .num_threads(per_worker)
-                        .thread_name(move |i| format!("cmc-worker-{w}-{i}"))
-                        .build()
-                })
-                .collect::<Result<Vec<_>, _>>()?;
+            let per_worker = super::env_count("HETERODYNE_THREADS_PER_WORKER")
+                .unwrap_or(threads / workers)
+                .max(1);
+            let warnings = crate::hw::pool::BindWarnings::default();
+            let pools =
+                crate::hw::pool::cmc_pools(workers, per_worker, super::pin_or_env(pin), &warnings)?;
+            for p in &pools {
+                p.broadcast(|_| ());
+            }
+            if let Some(w) = warnings.first() {
+                eprintln!("warning: {w}");
+            }
             run_cmc(
                 problem,
                 &report.x,

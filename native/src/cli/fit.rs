@@ -87,6 +87,10 @@ pub struct FitArgs {
     /// Skip the PNG plots.
     #[arg(long)]
     pub no_plots: bool,
+    /// Thread pinning: none, cores (one thread per physical core) or numa (CMC workers
+    /// per NUMA node); default HETERODYNE_PIN, else cores.
+    #[arg(long, value_parser = clap::builder::ValueParser::new(|s: &str| s.parse::<crate::hw::pool::Pin>()))]
+    pub pin: Option<crate::hw::pool::Pin>,
     /// Estimates to produce (default: optimization.method, else nlsq).
     #[arg(long, value_enum)]
     pub method: Option<Method>,
@@ -320,7 +324,7 @@ pub fn run(args: FitArgs) -> anyhow::Result<bool> {
         seed: o.seed,
         multistart_width: 1.0,
     };
-    let (pool, par) = super::thread_pool(args.threads.unwrap_or(o.threads))?;
+    let (pool, par) = super::thread_pool(args.threads.unwrap_or(o.threads), args.pin)?;
     let n = data.n;
     let nn = n * n;
     let weights = match &args.weights {
@@ -383,7 +387,7 @@ pub fn run(args: FitArgs) -> anyhow::Result<bool> {
             .sum();
         let bars = DrawBars::new(total, args.quiet);
         for (problem, (_, _, report)) in problems.iter().zip(&fits) {
-            let cmc = super::cmc::sample(&o, &config, problem, report, threads, &bars);
+            let cmc = super::cmc::sample(&o, &config, problem, report, threads, args.pin, &bars);
             match cmc {
                 Ok(c) => posteriors.push(c),
                 Err(e) => {

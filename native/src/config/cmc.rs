@@ -123,6 +123,7 @@ const USED: &[&str] = &[
     "use_reparam",
     "fraction_ridge",
     "power_law",
+    "rate_triples",
     "noise",
 ];
 
@@ -346,6 +347,9 @@ impl CmcOptions {
         }
         if let Some(n) = pick(&["power_law"]) {
             o.reparam.power_law = n.bool()?;
+        }
+        if let Some(n) = pick(&["rate_triples"]) {
+            o.reparam.rate_triples = n.bool()?;
         }
         if let Some(n) = pick(&["noise"]) {
             o.noise = match n.str()? {
