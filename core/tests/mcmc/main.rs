@@ -196,7 +196,7 @@ fn consensus_of_one_shard_is_nuts_and_four_shards_agree() {
             .map(|sp| {
                 let post = Posterior::new(sp, &PosteriorOptions::new(Noise::Fixed(3.15e-3)))
                     .expect("posterior")
-                    .with_prior_weight(1.0 / k as f64);
+                    .with_prior_weight(1.0);
                 let init = post.to_unconstrained(&fit.x, None);
                 sample(|| post.clone(), &[init.clone(), init], &settings, Par::Seq).expect("sample")
             })
@@ -333,6 +333,63 @@ fn cmc_driver_reports_converged_shards_and_refuses_bad_settings() {
     assert!(e.to_string().contains("target_accept_prob"), "{e}");
     let e = bad(&|s| s.shards = ShardCount::Fixed(10_000));
     assert!(e.to_string().contains("num_shards"), "{e}");
+
+    // A shard that fails its check is excluded and reported, never merged: with the R̂
+    // limit between the shards' own values (same seed → the same draws), exactly the
+    // shards above it are left out, each with its reason, and the verdict says so.
+    let mut rhats: Vec<(f64, usize)> = report
+        .shards
+        .iter()
+        .map(|s| (s.max_rhat.expect("sampled"), s.shard))
+        .collect();
+    rhats.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let limit = 0.5 * (rhats[0].0 + rhats[2].0);
+    let mut strict = settings.clone();
+    strict.validation.max_r_hat = limit;
+    let partial = run_cmc(
+        &p,
+        &fit.x,
+        3e-3,
+        &strict,
+        Backend::Sequential(Par::Seq),
+        &Silent,
+    )
+    .expect("cmc with some shards left out");
+    for s in &partial.shards {
+        let above = s.max_rhat.expect("sampled") > limit;
+        assert_eq!(s.used, !above, "{s:?}");
+        if above {
+            let reason = s.reason.as_deref().unwrap_or_default();
+            assert!(reason.contains("not converged"), "{reason}");
+            assert!(
+                partial
+                    .verdict
+                    .warnings
+                    .iter()
+                    .any(|w| w.contains(&format!("shard {} excluded", s.shard))),
+                "{:?}",
+                partial.verdict.warnings
+            );
+        }
+    }
+    assert!(!partial.verdict.converged);
+    // All shards failing: a clear error naming each one, not an empty posterior.
+    let mut none = settings.clone();
+    none.validation.max_r_hat = 1.0 + 1e-9;
+    let e = run_cmc(
+        &p,
+        &fit.x,
+        3e-3,
+        &none,
+        Backend::Sequential(Par::Seq),
+        &Silent,
+    )
+    .expect_err("no shard left");
+    let text = e.to_string();
+    assert!(
+        text.contains("shard 0") && text.contains("shard 2") && text.contains("not converged"),
+        "{text}"
+    );
 }
 
 /// Simulation-based calibration on a reduced model: 20 truths drawn from the priors of
@@ -464,6 +521,53 @@ fn reverse_mode_gradient_equals_the_normal_equations() {
             (a - b).abs() <= 1e-9 * b.abs().max(1e-6 * scale),
             "{}: {a} vs {b}",
             p.param_names()[k]
+        );
+    }
+}
+
+/// Prior handling per shard: each of K shards carries the prior (and the Jacobian) to the
+/// power 1/K, so Σ_k log p_k(u) − log p_full(u) is one constant for every u — the product
+/// of the shard posteriors is the full posterior, with the prior counted once (the
+/// reference counts it K times). Checked at several points, with sampled σ.
+#[test]
+fn shard_densities_multiply_to_the_full_posterior() {
+    use heterodyne_core::mcmc::shard::{ShardStrategy, shard_problems};
+    let data = synthetic::small(30, &[0.0, 45.0, 90.0], 5);
+    let p = problem(&data, &[0, 1, 2, 6, 7, 8, 9, 10, 11, 12, 13]);
+    let k = 3;
+    let shards = shard_problems(&p, k, ShardStrategy::Random, 4).expect("shards");
+    let options = PosteriorOptions::new(Noise::Sampled { scale: 0.01 });
+    let mut full = Posterior::new(&p, &options).expect("posterior");
+    let mut parts: Vec<Posterior<'_>> = shards
+        .iter()
+        .map(|s| {
+            Posterior::new(s, &options)
+                .expect("posterior")
+                .with_prior_weight(1.0 / k as f64)
+        })
+        .collect();
+    let (x, _, _) = p.start();
+    let u0 = full.to_unconstrained(&x, Some(3.1e-3));
+    let mut g = vec![0.0; full.dim()];
+    let mut gap = |u: &[f64]| {
+        let whole = full.logp(u, &mut g).expect("logp");
+        let sum: f64 = parts
+            .iter_mut()
+            .map(|q| q.logp(u, &mut g).expect("logp"))
+            .sum();
+        sum - whole
+    };
+    let c0 = gap(&u0);
+    for step in 1..5 {
+        let u: Vec<f64> = u0
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v + 0.0003 * step as f64 * ((i * 7 + step) % 5) as f64)
+            .collect();
+        let c = gap(&u);
+        assert!(
+            (c - c0).abs() <= 1e-6 * c0.abs().max(1.0),
+            "Σ shards − full moved from {c0} to {c}"
         );
     }
 }
