@@ -326,24 +326,23 @@ pub fn plot_versus_nlsq(path: &Path, rows: &[Comparison<'_>]) -> Result<(), Stri
         )
         .margin(10)
         .x_label_area_size(36)
-        .y_label_area_size(150)
+        .y_label_area_size(20)
         .build_cartesian_2d(-lim..lim, 0.0..n as f64)
         .map_err(err)?;
     chart
         .configure_mesh()
         .disable_y_mesh()
-        .y_labels(n)
-        .y_label_formatter(&|y| {
-            let k = (*y - 0.5).round() as isize;
-            if k >= 0 && (k as usize) < rows.len() && (*y - 0.5 - k as f64).abs() < 1e-6 {
-                rows[rows.len() - 1 - k as usize].name.to_string()
-            } else {
-                String::new()
-            }
-        })
+        .y_labels(0)
         .x_desc("(value − posterior mean) / posterior std")
         .label_style(("sans-serif", 12))
         .draw()
+        .map_err(err)?;
+    // Row names inside the plot, at the left edge above each row.
+    chart
+        .draw_series(rows.iter().enumerate().map(|(k, r)| {
+            let y = (n - 1 - k) as f64 + 0.95;
+            Text::new(r.name.to_string(), (-lim * 0.98, y), ("sans-serif", 13))
+        }))
         .map_err(err)?;
     let blue = chain_color(0);
     let orange = chain_color(1);
