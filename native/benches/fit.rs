@@ -5,8 +5,10 @@
 //! - N = 2000 × 3 angles: time per Gauss–Newton iteration (one normal-equation pass) for
 //!   each memory strategy.
 //!
+//! - the NLSQ fit phase with 1, 2, … pinned threads (`BENCH_SCALING`, default `1,2`).
+//!
 //! Run: `cargo bench -p heterodyne --bench fit` (needs ../shared/fixtures for the first
-//! part; `BENCH_THREADS` sets the pool, default 2).
+//! parts; `BENCH_THREADS` sets the pool, default 2).
 
 use std::path::Path;
 use std::process::Command;
@@ -70,6 +72,7 @@ fn medium(threads: usize) {
         }
     }
     std::fs::write(dir.path().join("c.yaml"), yaml).expect("config");
+    scaling(dir.path());
     let mut walls = Vec::new();
     let mut result = serde_json::Value::Null;
     for _ in 0..3 {
@@ -123,6 +126,50 @@ fn medium(threads: usize) {
         "  peak RSS                      {:.0} MB   (Python 1.52 GB)",
         peak_child_rss_mb()
     );
+}
+
+/// NLSQ fit phase of the medium fixture with 1, 2, … pinned threads (`BENCH_SCALING`,
+/// default `1,2`; `1,2,4,8,16` on a 16-core node), median of 3 processes each, and the
+/// speed-up over one thread (the node issue's Must show 6).
+fn scaling(dir: &Path) {
+    let counts: Vec<usize> = std::env::var("BENCH_SCALING")
+        .ok()
+        .map(|s| s.split(',').filter_map(|x| x.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1, 2]);
+    println!("NLSQ thread scaling, medium fixture, threads pinned one per core (--pin cores):");
+    let mut base = f64::NAN;
+    for n in counts {
+        let mut fits: Vec<f64> = (0..3)
+            .map(|_| {
+                let out = Command::new(env!("CARGO_BIN_EXE_heterodyne"))
+                    .args(["fit", "--config", "c.yaml", "--output-dir", "scale"])
+                    .args(["--quiet", "--no-plots", "--pin", "cores", "--threads"])
+                    .arg(n.to_string())
+                    .current_dir(dir)
+                    .output()
+                    .expect("run");
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                let r: serde_json::Value = serde_json::from_str(
+                    &std::fs::read_to_string(dir.join("scale/result.json")).expect("r"),
+                )
+                .expect("json");
+                r["timings"]["fit_seconds"].as_f64().unwrap_or(f64::NAN)
+            })
+            .collect();
+        fits.sort_by(f64::total_cmp);
+        let fit = fits[1];
+        if n == 1 {
+            base = fit;
+        }
+        println!(
+            "  {n:>3} threads: fit {fit:.3} s   speed-up {:.2}× over 1 thread",
+            base / fit
+        );
+    }
 }
 
 fn large(threads: usize) {
