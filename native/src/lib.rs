@@ -8,3 +8,4 @@ pub mod hw;
 pub mod io;
 pub mod noise;
 pub mod prepare;
+pub mod server;
