@@ -488,13 +488,30 @@ pub fn run_cmc(
         }
     }
     if good.is_empty() {
-        let reasons: Vec<String> = summaries
+        // One line per distinct reason, with the shards that gave it.
+        let mut by_reason: Vec<(String, Vec<usize>)> = Vec::new();
+        for s in &summaries {
+            let reason = s.reason.clone().unwrap_or_else(|| "?".into());
+            match by_reason.iter_mut().find(|(r, _)| *r == reason) {
+                Some((_, shards)) => shards.push(s.shard),
+                None => by_reason.push((reason, vec![s.shard])),
+            }
+        }
+        let text: Vec<String> = by_reason
             .iter()
-            .map(|s| format!("shard {}: {}", s.shard, s.reason.as_deref().unwrap_or("?")))
+            .map(|(reason, shards)| {
+                let list: Vec<String> = shards.iter().take(5).map(|s| s.to_string()).collect();
+                let more = if shards.len() > 5 {
+                    format!(" and {} more", shards.len() - 5)
+                } else {
+                    String::new()
+                };
+                format!("shard {}{more}: {reason}", list.join(", "))
+            })
             .collect();
         return Err(Error::invalid(
             "cmc",
-            format!("no shard usable ({})", reasons.join("; ")),
+            format!("no shard usable ({})", text.join("; ")),
         ));
     }
     let consensus = combine(&good, settings.robust)?;

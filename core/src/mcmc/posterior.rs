@@ -319,7 +319,17 @@ impl<'a> Posterior<'a> {
     /// Unconstrained coordinates of `x` (pulled strictly inside its box) and, when
     /// sampled, σ.
     pub fn to_unconstrained(&self, x: &[f64], sigma: Option<f64>) -> Vec<f64> {
-        let mut u = self.transform.inverse(x);
+        // An optimum on a bound (common for NLSQ) is pulled a millionth of the range inside:
+        // the coordinate maps are open at the bounds.
+        let inside: Vec<f64> = x
+            .iter()
+            .zip(self.lo.iter().zip(&self.hi))
+            .map(|(&v, (&l, &h))| {
+                let m = 1e-6 * (h - l);
+                v.clamp(l + m, h - m)
+            })
+            .collect();
+        let mut u = self.transform.inverse(&inside);
         if let (Noise::Sampled { .. }, Some(s)) = (self.noise, sigma) {
             u.push(s.ln());
         }
@@ -351,9 +361,15 @@ impl LogDensity for Posterior<'_> {
             Noise::Fixed(s) => s,
             Noise::Sampled { .. } => u[p].exp(),
         };
-        if !(chi2.is_finite() && sigma > 0.0 && mapped.log_jac.is_finite()) {
+        if !mapped.log_jac.is_finite() {
             return Err(DensityError {
-                message: format!("model not finite at {x:?}"),
+                message: "a step left the parameter bounds".into(),
+                recoverable: true,
+            });
+        }
+        if !(chi2.is_finite() && sigma > 0.0) {
+            return Err(DensityError {
+                message: "the model is not finite here".into(),
                 recoverable: true,
             });
         }

@@ -571,3 +571,42 @@ fn shard_densities_multiply_to_the_full_posterior() {
         );
     }
 }
+
+/// An NLSQ optimum on a bound (here v_offset at its upper bound, D0_ref at its lower one)
+/// still starts the sampler: the start is pulled just inside, the density is finite there.
+#[test]
+fn a_start_on_a_bound_is_pulled_inside() {
+    let data = synthetic::small(30, &[0.0, 45.0, 90.0], 6);
+    let p = problem(&data, &[0, 1, 2, 6, 7, 8, 9, 10, 11, 12, 13]);
+    let (mut x, lo, hi) = p.start();
+    x[0] = lo[0];
+    x[5] = hi[5];
+    for reparam in [
+        Reparam::default(),
+        Reparam {
+            rate_triples: false,
+            ..Reparam::default()
+        },
+    ] {
+        let options = PosteriorOptions {
+            reparam,
+            ..PosteriorOptions::new(Noise::Sampled { scale: 0.01 })
+        };
+        let mut post = Posterior::new(&p, &options).expect("posterior");
+        let u = post.to_unconstrained(&x, Some(3e-3));
+        let mut g = vec![0.0; post.dim()];
+        let v = post
+            .logp(&u, &mut g)
+            .expect("finite at the pulled-in start");
+        assert!(
+            v.is_finite() && g.iter().all(|d| d.is_finite()),
+            "{reparam:?}"
+        );
+        let (back, _) = post.from_unconstrained(&u);
+        assert!(
+            (back[5] - hi[5]).abs() <= 1e-5 * (hi[5] - lo[5]),
+            "{}",
+            back[5]
+        );
+    }
+}
