@@ -137,7 +137,7 @@ fn scaling(dir: &Path) {
         .map(|s| s.split(',').filter_map(|x| x.trim().parse().ok()).collect())
         .unwrap_or_else(|| vec![1, 2]);
     println!("NLSQ thread scaling, medium fixture, threads pinned one per core (--pin cores):");
-    let mut base = f64::NAN;
+    let mut base = (0, f64::NAN);
     for n in counts {
         let mut fits: Vec<f64> = (0..3)
             .map(|_| {
@@ -162,12 +162,13 @@ fn scaling(dir: &Path) {
             .collect();
         fits.sort_by(f64::total_cmp);
         let fit = fits[1];
-        if n == 1 {
-            base = fit;
+        if base.1.is_nan() {
+            base = (n, fit);
         }
         println!(
-            "  {n:>3} threads: fit {fit:.3} s   speed-up {:.2}× over 1 thread",
-            base / fit
+            "  {n:>3} threads: fit {fit:.3} s   speed-up {:.2}× over {} thread(s)",
+            base.1 / fit,
+            base.0
         );
     }
 }

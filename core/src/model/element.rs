@@ -193,6 +193,7 @@ pub fn c2_partials_from(
     let t = (reference + sample + cross) * inv_norm;
     let c = a.contrast;
     let dt_dphase = -c * cross_sin * inv_norm;
+    // Fraction: A = f_r², B = f_s², X = f_r·f_s, n = f_s² + f_r², f_r = 1 − f_s.
     let dt_dfs = |fr_a: f64, fs_a: f64, fr_b: f64, fs_b: f64, n_a: f64| {
         let dnum = -2.0 * fr_a * fr_b * fr_b * h_rr
             + 2.0 * fs_a * fs_b * fs_b * h_ss
@@ -202,6 +203,7 @@ pub fn c2_partials_from(
     CellPartials {
         value: a.offset + c * t,
         t,
+        // Reference terms scale as h_r² (self) and h_r (cross): ∂T/∂a_r = (2·ref + cross)/norm.
         dr: c * (2.0 * reference + cross) * inv_norm * dar_dx,
         ds: c * (2.0 * sample + cross) * inv_norm * das_dx,
         dv: dt_dphase * a.k,
@@ -211,7 +213,8 @@ pub fn c2_partials_from(
     }
 }
 
-/// The value and gradient of element (i, j) from its primitives (the chain rule).
+/// The value and gradient of element (i, j) from its primitives (the chain rule through
+/// [`c2_partials_from`]).
 #[inline]
 pub fn c2_grad_from(
     f: &TimeFactors,
@@ -222,53 +225,17 @@ pub fn c2_grad_from(
     p: &CellPrimitives,
     grad: &mut [f64; GRAD_LEN],
 ) -> f64 {
-    let CellPrimitives {
-        hr,
-        hs,
-        cos: cos_p,
-        sin: sin_p,
-        dar_dx,
-        das_dx,
-    } = *p;
-    let v = f.c_v[j] - f.c_v[i];
-    let (fs_i, fs_j) = (f.f_s[i], f.f_s[j]);
-    let (fr_i, fr_j) = (1.0 - fs_i, 1.0 - fs_j);
-    let (h_rr, h_ss, h_rs) = (hr * hr, hs * hs, hr * hs);
-    let big_fr = fr_i * fr_j;
-    let big_fs = fs_i * fs_j;
-    let big_fx = (fr_i * fs_i) * (fr_j * fs_j);
-    let reference = big_fr * big_fr * h_rr;
-    let sample = big_fs * big_fs * h_ss;
-    let cross = 2.0 * big_fx * h_rs * cos_p;
-    let cross_sin = 2.0 * big_fx * h_rs * sin_p;
-    let (n_i, n_j) = (fs_i * fs_i + fr_i * fr_i, fs_j * fs_j + fr_j * fr_j);
-    let inv_norm = 1.0 / (n_i * n_j).max(NORM_FLOOR);
-    let t = (reference + sample + cross) * inv_norm;
-    let c = a.contrast;
-
-    // Reference terms scale as h_r² (self) and h_r (cross): ∂T/∂a_r = (2·ref + cross)/norm.
-    let dt_dr = c * (2.0 * reference + cross) * inv_norm * dar_dx;
-    let dt_ds = c * (2.0 * sample + cross) * inv_norm * das_dx;
-    let dt_dphase = -c * cross_sin * inv_norm;
+    let cp = c2_partials_from(f, a, i, j, p);
     for p in 0..3 {
-        grad[p] = dt_dr * (d.dc_r[p][j] - d.dc_r[p][i]);
-        grad[3 + p] = dt_ds * (d.dc_s[p][j] - d.dc_s[p][i]);
-        grad[6 + p] = dt_dphase * a.k * (d.dc_v[p][j] - d.dc_v[p][i]);
+        grad[p] = cp.dr * (d.dc_r[p][j] - d.dc_r[p][i]);
+        grad[3 + p] = cp.ds * (d.dc_s[p][j] - d.dc_s[p][i]);
+        grad[6 + p] = cp.dv * (d.dc_v[p][j] - d.dc_v[p][i]);
     }
-    // Fraction: A = f_r², B = f_s², X = f_r·f_s, n = f_s² + f_r², f_r = 1 − f_s.
-    let dt_dfs = |fr_a: f64, fs_a: f64, fr_b: f64, fs_b: f64, n_a: f64| {
-        let dnum = -2.0 * fr_a * fr_b * fr_b * h_rr
-            + 2.0 * fs_a * fs_b * fs_b * h_ss
-            + 2.0 * (fr_a - fs_a) * fr_b * fs_b * h_rs * cos_p;
-        c * (dnum * inv_norm - t * (2.0 * fs_a - 2.0 * fr_a) / n_a)
-    };
-    let dt_dfs_i = dt_dfs(fr_i, fs_i, fr_j, fs_j, n_i);
-    let dt_dfs_j = dt_dfs(fr_j, fs_j, fr_i, fs_i, n_j);
     for p in 0..4 {
-        grad[9 + p] = dt_dfs_i * d.df_s[p][i] + dt_dfs_j * d.df_s[p][j];
+        grad[9 + p] = cp.dfs_i * d.df_s[p][i] + cp.dfs_j * d.df_s[p][j];
     }
-    grad[13] = dt_dphase * v * a.dk_dphi0;
-    grad[CONTRAST] = t;
+    grad[13] = cp.dphi0;
+    grad[CONTRAST] = cp.t;
     grad[OFFSET] = 1.0;
-    a.offset + c * t
+    cp.value
 }
