@@ -319,13 +319,13 @@ impl<'a> Posterior<'a> {
     /// Unconstrained coordinates of `x` (pulled strictly inside its box) and, when
     /// sampled, σ.
     pub fn to_unconstrained(&self, x: &[f64], sigma: Option<f64>) -> Vec<f64> {
-        // An optimum on a bound (common for NLSQ) is pulled a millionth of the range inside:
+        // An optimum on a bound (common for NLSQ) is pulled 1e-9 of the range inside:
         // the coordinate maps are open at the bounds.
         let inside: Vec<f64> = x
             .iter()
             .zip(self.lo.iter().zip(&self.hi))
             .map(|(&v, (&l, &h))| {
-                let m = 1e-6 * (h - l);
+                let m = 1e-9 * (h - l);
                 v.clamp(l + m, h - m)
             })
             .collect();
