@@ -8,11 +8,16 @@ use serde_json::Value;
 use crate::common::{assert_fails_with, data_dir, heterodyne, read_npz};
 use crate::fit::truth_json;
 
-/// The small fixture with only the velocity and angle parameters and f3 free (the rest
-/// fixed at truth): a posterior that samples in seconds.
-fn reduced_config(data: &Path, truth: &Value, cmc: &str) -> String {
-    let t = &truth["truth"];
-    let free = ["v0", "beta", "v_offset", "f3", "phi0"];
+/// A config for the small fixture `data` with values `start`; only `free` parameters vary
+/// (all when `None`); `cmc` is the body of `optimization.cmc`. Scaling is left to the
+/// data (quantile start, averaged over the three angles).
+fn small_config(
+    data: &Path,
+    truth: &Value,
+    start: &Value,
+    free: Option<&[&str]>,
+    cmc: &str,
+) -> String {
     let groups: [(&str, &[&str]); 5] = [
         ("reference", &["D0_ref", "alpha_ref", "D_offset_ref"]),
         ("sample", &["D0_sample", "alpha_sample", "D_offset_sample"]),
@@ -30,16 +35,19 @@ fn reduced_config(data: &Path, truth: &Value, cmc: &str) -> String {
     for (group, names) in groups {
         yaml += &format!("  {group}:\n");
         for name in names {
-            yaml += &format!(
-                "    {name}: {{value: {}, vary: {}}}\n",
-                t[name],
-                free.contains(name)
-            );
+            let vary = free.is_none_or(|f| f.contains(name));
+            yaml += &format!("    {name}: {{value: {}, vary: {vary}}}\n", start[name]);
         }
     }
-    yaml += "  scaling:\n    contrast: {value: 0.1}\n    offset: {value: 1.0}\n";
     yaml += &format!("optimization:\n  cmc:\n{cmc}");
     yaml
+}
+
+/// The small fixture with only the velocity and angle parameters and f3 free (the rest
+/// fixed at truth): a posterior that samples in seconds.
+fn reduced_config(data: &Path, truth: &Value, cmc: &str) -> String {
+    let free = ["v0", "beta", "v_offset", "f3", "phi0"];
+    small_config(data, truth, &truth["truth"], Some(&free), cmc)
 }
 
 fn run(dir: &Path, yaml: &str, out: &str, extra: &[&str]) -> std::process::Output {
@@ -235,29 +243,13 @@ fn small_fixture_posterior_meets_the_bar() {
     let dir = tempfile::tempdir().expect("tmp");
     let data = data_dir().join("datasets");
     let truth = truth_json(&data, "small");
-    let start = &truth["suggested_start"];
-    let mut yaml = format!(
-        "experimental_data:\n  file_path: {}\nanalyzer_parameters:\n  dt: {}\n  start_frame: 1\n  end_frame: {}\n  scattering:\n    wavevector_q: {}\nparameters:\n",
-        data.join("small.npz").display(),
-        truth["dt"],
-        truth["n_frames"],
-        truth["q_target"]
+    let yaml = small_config(
+        &data.join("small.npz"),
+        &truth,
+        &truth["suggested_start"],
+        None,
+        "",
     );
-    for (group, names) in [
-        ("reference", &["D0_ref", "alpha_ref", "D_offset_ref"][..]),
-        (
-            "sample",
-            &["D0_sample", "alpha_sample", "D_offset_sample"][..],
-        ),
-        ("velocity", &["v0", "beta", "v_offset"][..]),
-        ("fraction", &["f0", "f1", "f2", "f3"][..]),
-        ("angle", &["phi0"][..]),
-    ] {
-        yaml += &format!("  {group}:\n");
-        for n in names {
-            yaml += &format!("    {n}: {}\n", start[n]);
-        }
-    }
     let out = run(
         dir.path(),
         &yaml,

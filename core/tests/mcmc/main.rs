@@ -19,9 +19,20 @@ use heterodyne_core::nlsq::{
 /// A problem on `data` where only `free` physics parameters (and the averaged scaling
 /// pair) vary, starting at the truth.
 fn problem(data: &synthetic::Data, free: &[usize]) -> FitProblem {
+    problem_with(data, free, PerAngleMode::Averaged, synthetic::TRUTH)
+}
+
+/// As [`problem`], with scaling `mode` and physics values `start` (the fixed parameters
+/// keep these values).
+fn problem_with(
+    data: &synthetic::Data,
+    free: &[usize],
+    mode: PerAngleMode,
+    start: [f64; 14],
+) -> FitProblem {
     let t = data.model.grid().times();
     let layout = ScalingLayout::new(
-        PerAngleMode::Averaged,
+        mode,
         &ScalingInputs {
             phi: data.model.phi(),
             c2: &data.c2,
@@ -33,7 +44,7 @@ fn problem(data: &synthetic::Data, free: &[usize]) -> FitProblem {
             constant_scaling_threshold: 3,
         },
     );
-    let mut physics = PhysicsStart::registry(PhysicsParams::from_array(synthetic::TRUTH));
+    let mut physics = PhysicsStart::registry(PhysicsParams::from_array(start));
     physics.vary = [false; 14];
     for &k in free {
         physics.vary[k] = true;
@@ -424,39 +435,12 @@ fn simulation_based_calibration_of_a_reduced_model() {
             truth[k] = m + s * synthetic::standard_normal(&mut rng);
         }
         let data = synthetic::simulate(24, &[0.0, 45.0, 90.0], truth, &scaling, sigma, 100 + r);
-        let t = data.model.grid().times();
-        let layout = ScalingLayout::new(
-            PerAngleMode::Fixed,
-            &ScalingInputs {
-                phi: data.model.phi(),
-                c2: &data.c2,
-                n: t.len(),
-                t: &t,
-                contrast: 0.1,
-                offset: 1.0,
-                fourier_order: 1,
-                constant_scaling_threshold: 3,
-            },
-        );
         let mut start = synthetic::TRUTH;
         for (&k, (_, m, _)) in free.iter().zip(&priors) {
             start[k] = *m;
         }
-        let mut physics = PhysicsStart::registry(PhysicsParams::from_array(start));
-        physics.vary = [false; 14];
-        for &k in &free {
-            physics.vary[k] = true;
-        }
         // The fixed parameters sit at the truth's values (they were never drawn).
-        let p = FitProblem::new(
-            data.model.clone(),
-            &data.c2,
-            None,
-            ResidualSupport::default(),
-            physics,
-            layout,
-        )
-        .expect("problem");
+        let p = problem_with(&data, &free, PerAngleMode::Fixed, start);
         let options = PosteriorOptions {
             priors: priors
                 .iter()
