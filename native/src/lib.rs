@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod hw;
 pub mod io;
+pub mod job;
 pub mod noise;
 pub mod prepare;
 pub mod server;

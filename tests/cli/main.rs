@@ -6,4 +6,5 @@ mod common;
 mod fit;
 mod fit_errors;
 mod hw;
+mod node;
 mod simulate;

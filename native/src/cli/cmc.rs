@@ -1,32 +1,16 @@
-//! The CMC stage of `heterodyne fit --method cmc|both`: settings from the config and the
-//! command line, worker pools, progress bars per shard and chain, and the run itself
-//! from the NLSQ optimum.
+//! The CMC flags of `heterodyne fit --method cmc|both` and its progress bars (one per
+//! running shard and chain); the stage itself is the job's (`crate::job`).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::{Args, ValueEnum};
 use heterodyne_core::exec::{Event, Flow, Observer};
-use heterodyne_core::mcmc::cmc::{Backend, CmcReport, CmcSettings, ShardCount, run_cmc};
-use heterodyne_core::mcmc::nuts::NutsSettings;
-use heterodyne_core::mcmc::posterior::{Noise, PosteriorOptions};
-use heterodyne_core::nlsq::{FitProblem, NlsqReport};
+use heterodyne_core::mcmc::cmc::ShardCount;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::config::{BackendKind, CmcOptions, Config, NoiseKind};
-
-/// Which estimates `fit` produces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Method {
-    /// Nonlinear least squares only.
-    Nlsq,
-    /// Posterior by Consensus Monte Carlo, started from an NLSQ fit.
-    Cmc,
-    /// Both, reported side by side.
-    Both,
-}
+use crate::config::{BackendKind, CmcOptions, Config};
 
 /// Where shards run on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -167,128 +151,4 @@ impl Observer for DrawBars {
         }
         Flow::Continue
     }
-}
-
-/// The CMC settings for `problem` from resolved options.
-pub fn settings(
-    o: &CmcOptions,
-    config: &Config,
-    problem: &FitProblem,
-    sigma_nlsq: f64,
-) -> CmcSettings {
-    let noise = match o.noise {
-        // The reference's HalfNormal(1.5 × MAD of the data); shards temper it by 1/K,
-        // which is its ×√K.
-        NoiseKind::Sampled => Noise::Sampled {
-            scale: 1.5 * problem.data_scale(),
-        },
-        NoiseKind::Fixed => Noise::Fixed(sigma_nlsq),
-    };
-    let mut priors = Vec::new();
-    for p in &config.parameters.physics {
-        if let Some(prior) = p.prior
-            && p.vary
-        {
-            priors.push((p.name.to_string(), prior));
-        }
-    }
-    for (setting, name) in [
-        (&config.parameters.contrast, "contrast"),
-        (&config.parameters.offset, "offset"),
-    ] {
-        if let Some(prior) = setting.prior
-            && problem.param_names().iter().any(|n| n == name)
-        {
-            priors.push((name.to_string(), prior));
-        }
-    }
-    CmcSettings {
-        nuts: NutsSettings {
-            num_warmup: o.num_warmup,
-            num_samples: o.num_samples,
-            target_accept: o.target_accept_prob,
-            max_tree_depth: o.max_tree_depth,
-            seed: o.seed,
-            mass: o.mass,
-        },
-        num_chains: o.num_chains,
-        shards: o.shards,
-        strategy: o.strategy,
-        posterior: PosteriorOptions {
-            noise,
-            priors,
-            reparam: o.reparam,
-        },
-        robust: o.robust,
-        validation: o.validation,
-    }
-}
-
-/// RMS of the NLSQ residuals per independent cell: the σ a fixed-noise likelihood uses
-/// and a sampled σ starts from.
-pub fn sigma_from_nlsq(report: &NlsqReport) -> f64 {
-    (report.chi2 / report.n_points.max(1) as f64)
-        .sqrt()
-        .max(1e-12)
-}
-
-/// Runs CMC for `problem` from `report` with `threads` cores in all.
-pub fn sample(
-    o: &CmcOptions,
-    config: &Config,
-    problem: &FitProblem,
-    report: &NlsqReport,
-    threads: usize,
-    pin: Option<crate::hw::pool::Pin>,
-    bars: &DrawBars,
-) -> anyhow::Result<CmcReport> {
-    let sigma0 = sigma_from_nlsq(report);
-    let settings = settings(o, config, problem, sigma0);
-    let k = settings
-        .shards
-        .resolve(problem.n_residuals(), problem.n_rows())?;
-    let threads = threads.max(1);
-    let cmc = match o.backend {
-        BackendKind::Sequential => {
-            let (pool, par) = super::thread_pool(threads, pin)?;
-            pool.install(|| {
-                run_cmc(
-                    problem,
-                    &report.x,
-                    sigma0,
-                    &settings,
-                    Backend::Sequential(par),
-                    bars,
-                )
-            })
-        }
-        BackendKind::Parallel => {
-            let workers = match o.max_workers {
-                0 => super::env_count("HETERODYNE_WORKERS").unwrap_or(k.min(threads)),
-                w => w,
-            }
-            .max(1);
-            let per_worker = super::env_count("HETERODYNE_THREADS_PER_WORKER")
-                .unwrap_or(threads / workers)
-                .max(1);
-            let warnings = crate::hw::pool::BindWarnings::default();
-            let pools =
-                crate::hw::pool::cmc_pools(workers, per_worker, super::pin_or_env(pin), &warnings)?;
-            for p in &pools {
-                p.broadcast(|_| ());
-            }
-            if let Some(w) = warnings.first() {
-                eprintln!("warning: {w}");
-            }
-            run_cmc(
-                problem,
-                &report.x,
-                sigma0,
-                &settings,
-                Backend::Parallel(&pools),
-                bars,
-            )
-        }
-    };
-    cmc.context("CMC")
 }

@@ -6,6 +6,7 @@ mod fit;
 mod hw;
 mod plot;
 mod progress;
+mod serve;
 mod simulate;
 
 use clap::{Parser, Subcommand};
@@ -14,6 +15,7 @@ pub use config::ConfigArgs;
 pub use fit::{FitArgs, NOT_CONVERGED};
 pub use hw::HwArgs;
 pub use plot::PlotArgs;
+pub use serve::ServeArgs;
 pub use simulate::SimulateArgs;
 
 /// Heterodyne XPCS analysis.
@@ -38,6 +40,8 @@ pub enum Command {
     Config(ConfigArgs),
     /// Show the CPU topology (hwloc) and the thread settings that suit it.
     Hw(HwArgs),
+    /// Run the node: an HTTP API that queues fits as durable jobs and shares results.
+    Serve(ServeArgs),
 }
 
 /// How a successful run ended.
@@ -61,44 +65,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Simulate(args) => simulate::run(args).map(|()| Outcome::Done),
         Command::Config(args) => config::run(args).map(|()| Outcome::Done),
         Command::Hw(args) => hw::run(args).map(|()| Outcome::Done),
+        Command::Serve(args) => serve::run(args).map(|()| Outcome::Done),
     }
-}
-
-/// The pinning asked for: `pin`, else `HETERODYNE_PIN`, else one thread per core.
-pub(crate) fn pin_or_env(pin: Option<crate::hw::pool::Pin>) -> crate::hw::pool::Pin {
-    pin.or_else(|| {
-        std::env::var("HETERODYNE_PIN")
-            .ok()
-            .and_then(|v| v.parse().ok())
-    })
-    .unwrap_or_default()
-}
-
-/// A positive count from environment variable `name`.
-pub(crate) fn env_count(name: &str) -> Option<usize> {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .filter(|n| *n > 0)
-}
-
-/// A rayon pool of `threads` workers (0: `HETERODYNE_THREADS`, else one per physical core)
-/// pinned as `pin` says, and the matching `Par`. A failed binding is one warning.
-pub(crate) fn thread_pool(
-    threads: usize,
-    pin: Option<crate::hw::pool::Pin>,
-) -> anyhow::Result<(rayon::ThreadPool, heterodyne_core::exec::Par)> {
-    let n = match threads {
-        0 => env_count("HETERODYNE_THREADS")
-            .or_else(|| crate::hw::detect().ok().map(|m| m.cores))
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
-        n => n,
-    };
-    let warnings = crate::hw::pool::BindWarnings::default();
-    let pool = crate::hw::pool::nlsq_pool(n, pin_or_env(pin), &warnings)?;
-    pool.broadcast(|_| ());
-    if let Some(w) = warnings.first() {
-        eprintln!("warning: {w}");
-    }
-    Ok((pool, heterodyne_core::exec::Par::threads(n)))
 }

@@ -3,7 +3,7 @@
 
 use clap::Args;
 
-use super::fit::{DataArgs, load};
+use super::fit::{DataArgs, open};
 use crate::io::{Staging, plots};
 
 /// Arguments of `heterodyne plot`.
@@ -20,12 +20,13 @@ pub struct PlotArgs {
 /// Runs the command.
 pub fn run(args: PlotArgs) -> anyhow::Result<()> {
     let input = &args.input;
-    let (config, _, _, data) = load(
-        &input.config,
-        input.data.as_deref(),
-        input.phi.as_deref(),
-        args.quiet,
-    )?;
+    let (config, data_path) = open(input, args.quiet)?;
+    let (_, data) = crate::job::load(&config, &data_path, input.phi.as_deref())?;
+    if !args.quiet {
+        for note in &data.notes {
+            eprintln!("note: {}: {note}", data_path.display());
+        }
+    }
     let out = input.output_dir(&config);
     let mut grid = config.analyzer.grid()?;
     grid.n = data.n;

@@ -161,7 +161,14 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
     let grid = analyzer.grid()?;
     let model = HeterodyneModel::new(grid, analyzer.wavevector_q, phi.clone())?;
     let params = config.parameters.values();
-    let (pool, par) = super::thread_pool(args.threads, None)?;
+    let placement = crate::hw::pool::Placement {
+        threads: args.threads,
+        ..Default::default()
+    };
+    let (pool, par, warning) = placement.pool()?;
+    if let Some(w) = warning {
+        eprintln!("warning: {w}");
+    }
     let mut c2 = pool.install(|| model.c2(&params, &scaling, par))?;
     if let Some(rel) = args.noise {
         crate::noise::add_symmetric_noise(&mut c2, grid.n, rel, args.seed);

@@ -73,11 +73,16 @@ impl Config {
 
     /// Parses YAML text as if read from `path`.
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
-        let document: serde_json::Value = serde_saphyr::from_str(text).map_err(|e| {
-            let msg = e.to_string();
-            let first = msg.lines().next().unwrap_or("invalid YAML").to_string();
-            ConfigError::new(path, "", format!("not valid YAML: {first}"))
-        })?;
+        // Non-finite spellings (`.nan`, `.inf`) come through as strings, so that the key
+        // holding one is named by the reader below instead of a bare line and column.
+        let mut options = serde_saphyr::Options::default();
+        options.non_finite_float_policy = serde_saphyr::NonFiniteFloatPolicy::AsString;
+        let document: serde_json::Value = serde_saphyr::from_str_with_options(text, options)
+            .map_err(|e| {
+                let msg = e.to_string();
+                let first = msg.lines().next().unwrap_or("invalid YAML").to_string();
+                ConfigError::new(path, "", format!("not valid YAML: {first}"))
+            })?;
         let root = Node::root(path, &document);
         if !document.is_object() {
             return Err(root.error("expected a mapping of sections at the top level"));

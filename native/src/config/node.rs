@@ -89,7 +89,12 @@ impl<'a> Node<'a> {
     pub fn f64(&self) -> Result<f64, ConfigError> {
         let v = match self.value {
             Value::Number(n) => n.as_f64(),
-            Value::String(s) => s.trim().parse::<f64>().ok(),
+            Value::String(s) => match s.trim() {
+                ".nan" | ".NaN" | ".NAN" => Some(f64::NAN),
+                ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => Some(f64::INFINITY),
+                "-.inf" | "-.Inf" | "-.INF" => Some(f64::NEG_INFINITY),
+                t => t.parse::<f64>().ok(),
+            },
             _ => None,
         }
         .ok_or_else(|| self.error(format!("expected a number, found {}", kind(self.value))))?;

@@ -54,13 +54,52 @@ impl BindWarnings {
     }
 }
 
-/// Cpusets of the allowed physical cores, in topology order.
-fn core_sets(topo: &Topology) -> Vec<CpuSet> {
+/// The part of the machine one job may use: the `index`-th of `of` equal, contiguous
+/// groups of physical cores. The CLI takes the whole machine; the node gives each of its
+/// concurrent job slots its own group, so two jobs never pin threads onto the same cores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Share {
+    /// Which group, `0..of`.
+    pub index: usize,
+    /// How many groups the cores are split into.
+    pub of: usize,
+}
+
+impl Share {
+    /// The whole machine.
+    pub const ALL: Share = Share { index: 0, of: 1 };
+
+    /// This share's slice of `items` (never empty when `items` is not).
+    fn slice<T: Clone>(self, items: &[T]) -> Vec<T> {
+        let of = self.of.clamp(1, items.len().max(1));
+        let index = self.index % of;
+        let (lo, hi) = (index * items.len() / of, (index + 1) * items.len() / of);
+        items[lo..hi.max(lo + 1).min(items.len())].to_vec()
+    }
+
+    /// Physical cores in this share on a machine of `cores` cores (at least 1).
+    pub fn cores_of(self, cores: usize) -> usize {
+        let of = self.of.clamp(1, cores.max(1));
+        let index = self.index % of;
+        ((index + 1) * cores / of - index * cores / of).max(1)
+    }
+}
+
+impl Default for Share {
+    fn default() -> Self {
+        Share::ALL
+    }
+}
+
+/// Cpusets of the allowed physical cores of `share`, in topology order.
+fn core_sets(topo: &Topology, share: Share) -> Vec<CpuSet> {
     let allowed = topo.allowed_cpuset().clone_target();
-    topo.objects_with_type(ObjectType::Core)
+    let all: Vec<CpuSet> = topo
+        .objects_with_type(ObjectType::Core)
         .filter_map(|c| c.cpuset().map(|s| s.clone_target()))
         .filter(|s| allowed.includes(s))
-        .collect()
+        .collect();
+    share.slice(&all)
 }
 
 /// A pool of `threads` threads named `name-i`, thread i bound to `sets[i % len]` (CPU) and,
@@ -107,24 +146,29 @@ fn topology(warnings: &BindWarnings) -> Option<Arc<Topology>> {
     }
 }
 
-/// The NLSQ pool: `threads` threads, with `Pin::Cores`/`Numa` thread i on core i.
+/// The NLSQ pool: `threads` threads, with `Pin::Cores`/`Numa` thread i on core i of `share`.
 pub fn nlsq_pool(
     threads: usize,
     pin: Pin,
+    share: Share,
     warnings: &BindWarnings,
 ) -> anyhow::Result<rayon::ThreadPool> {
     let topo = (pin != Pin::None).then(|| topology(warnings)).flatten();
-    let sets = topo.as_deref().map(core_sets).unwrap_or_default();
+    let sets = topo
+        .as_deref()
+        .map(|t| core_sets(t, share))
+        .unwrap_or_default();
     bound_pool("heterodyne", threads, topo, sets, false, warnings)
 }
 
 /// CMC worker pools: `workers` pools of `threads_per_worker` threads. `Pin::Numa`: worker w
-/// on NUMA node w (mod the node count), CPU and memory; `Pin::Cores`: the workers' threads
-/// on disjoint cores; `Pin::None`: unpinned.
+/// on NUMA node w (mod the node count, among the nodes `share` touches), CPU and memory;
+/// `Pin::Cores`: the workers' threads on disjoint cores of `share`; `Pin::None`: unpinned.
 pub fn cmc_pools(
     workers: usize,
     threads_per_worker: usize,
     pin: Pin,
+    share: Share,
     warnings: &BindWarnings,
 ) -> anyhow::Result<Vec<rayon::ThreadPool>> {
     let topo = (pin != Pin::None).then(|| topology(warnings)).flatten();
@@ -133,9 +177,11 @@ pub fn cmc_pools(
         .map(|w| {
             let (sets, memory) = match (&topo, pin) {
                 (Some(t), Pin::Numa) => {
+                    let mine = core_sets(t, share);
                     let nodes: Vec<CpuSet> = t
                         .objects_with_type(ObjectType::NUMANode)
                         .filter_map(|n| n.cpuset().map(|s| s.clone_target()))
+                        .filter(|n| mine.iter().any(|c| n.includes(c)))
                         .collect();
                     if nodes.is_empty() {
                         (Vec::new(), false)
@@ -144,7 +190,7 @@ pub fn cmc_pools(
                     }
                 }
                 (Some(t), Pin::Cores) => {
-                    let cores = core_sets(t);
+                    let cores = core_sets(t, share);
                     let mine = if cores.is_empty() {
                         Vec::new()
                     } else {
@@ -166,6 +212,83 @@ pub fn cmc_pools(
             )
         })
         .collect()
+}
+
+/// The pinning asked for: `pin`, else `HETERODYNE_PIN`, else one thread per core.
+pub fn pin_or_env(pin: Option<Pin>) -> Pin {
+    pin.or_else(|| {
+        std::env::var("HETERODYNE_PIN")
+            .ok()
+            .and_then(|v| v.parse().ok())
+    })
+    .unwrap_or_default()
+}
+
+/// A positive count from environment variable `name`.
+pub fn env_count(name: &str) -> Option<usize> {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|n| *n > 0)
+}
+
+/// Where a job's threads go: how many (0: `HETERODYNE_THREADS`, else every physical core
+/// of the share), how they are pinned, and which share of the machine they may use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Placement {
+    /// Threads in all (0: automatic).
+    pub threads: usize,
+    /// Pinning (`None`: `HETERODYNE_PIN`, else cores).
+    pub pin: Option<Pin>,
+    /// The cores this job may use.
+    pub share: Share,
+}
+
+impl Placement {
+    /// The thread count this placement resolves to.
+    pub fn resolved_threads(&self) -> usize {
+        match self.threads {
+            0 => env_count("HETERODYNE_THREADS")
+                .map(|n| {
+                    if self.share.of > 1 {
+                        n / self.share.of
+                    } else {
+                        n
+                    }
+                })
+                .or_else(|| {
+                    crate::hw::detect()
+                        .ok()
+                        .map(|m| self.share.cores_of(m.cores))
+                })
+                .unwrap_or_else(|| {
+                    let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+                    self.share.cores_of(n)
+                })
+                .max(1),
+            n => n,
+        }
+    }
+
+    /// A rayon pool for this placement and the matching `Par`; a failed binding comes back
+    /// as a warning, never an error.
+    pub fn pool(
+        &self,
+    ) -> anyhow::Result<(
+        rayon::ThreadPool,
+        heterodyne_core::exec::Par,
+        Option<String>,
+    )> {
+        let n = self.resolved_threads();
+        let warnings = BindWarnings::default();
+        let pool = nlsq_pool(n, pin_or_env(self.pin), self.share, &warnings)?;
+        pool.broadcast(|_| ());
+        Ok((
+            pool,
+            heterodyne_core::exec::Par::threads(n),
+            warnings.first(),
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -202,7 +325,7 @@ mod tests {
             println!("skipped: hwloc cannot read the topology");
             return;
         };
-        let cores = core_sets(&topo);
+        let cores = core_sets(&topo, Share::ALL);
         if cores.len() < 2 {
             println!(
                 "skipped: this machine shows {} core(s); pinning needs ≥ 2",
@@ -211,7 +334,7 @@ mod tests {
             return;
         }
         let warnings = BindWarnings::default();
-        let pool = nlsq_pool(2, Pin::Cores, &warnings).expect("pool");
+        let pool = nlsq_pool(2, Pin::Cores, Share::ALL, &warnings).expect("pool");
         // Make sure both threads have started (and bound themselves).
         pool.broadcast(|_| ());
         assert_eq!(warnings.first(), None);

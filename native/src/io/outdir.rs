@@ -47,8 +47,26 @@ impl Staging {
         &self.target
     }
 
-    /// Moves every staged file into the target directory.
+    /// Moves every staged file into the target directory. A target that does not exist
+    /// yet appears in one rename, complete; an existing one has its files replaced one by
+    /// one (other files in it are kept).
     pub fn commit(self) -> Result<(), IoError> {
+        if !self.target.exists() {
+            let staged = self.tmp.keep();
+            // A temporary directory is private (0700); an output directory is not.
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let _ = std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o755));
+            }
+            match std::fs::rename(&staged, &self.target) {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    let _ = std::fs::remove_dir_all(&staged);
+                    return Err(IoError::file(&self.target, e));
+                }
+            }
+        }
         std::fs::create_dir_all(&self.target).map_err(|e| IoError::file(&self.target, e))?;
         let entries =
             std::fs::read_dir(self.tmp.path()).map_err(|e| IoError::file(&self.target, e))?;

@@ -248,23 +248,60 @@ impl Store {
         })
     }
 
-    /// Queues a job; returns its id.
+    /// A fresh job id: 128 random bits, hex.
+    pub fn new_id() -> String {
+        random_hex(16)
+    }
+
+    /// Queues job `id` (from [`Store::new_id`]) unless `max_queued` jobs already wait;
+    /// `Ok(false)` when the queue is full. The count and the insert are one transaction, so
+    /// concurrent submissions never overfill the queue.
     pub fn submit(
         &self,
+        id: &str,
         config: &str,
         data_path: &str,
         method: &str,
-    ) -> Result<String, StoreError> {
-        let id = random_hex(16);
+        max_queued: usize,
+    ) -> Result<bool, StoreError> {
         let now = now_ms();
         self.with(|c| {
-            c.execute(
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let queued: i64 =
+                tx.query_row("SELECT COUNT(*) FROM jobs WHERE state = 'queued'", [], |r| {
+                    r.get(0)
+                })?;
+            if queued as usize >= max_queued {
+                return Ok(false);
+            }
+            tx.execute(
                 "INSERT INTO jobs (id, state, method, config, data_path, created_ms, seq)
                  VALUES (?1, 'queued', ?2, ?3, ?4, ?5, (SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs))",
                 params![id, method, config, data_path, now],
+            )?;
+            tx.commit()?;
+            Ok(true)
+        })
+    }
+
+    /// Jobs waiting for a worker.
+    pub fn queued(&self) -> Result<usize, StoreError> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT COUNT(*) FROM jobs WHERE state = 'queued'",
+                [],
+                |r| r.get::<_, i64>(0),
             )
-        })?;
-        Ok(id)
+        })
+        .map(|n| n as usize)
+    }
+
+    /// Ids of every job, for sweeping files that belong to none.
+    pub fn ids(&self) -> Result<Vec<String>, StoreError> {
+        self.with(|c| {
+            let mut st = c.prepare("SELECT id FROM jobs")?;
+            st.query_map([], |r| r.get(0))?.collect()
+        })
     }
 
     /// Takes the oldest queued job and marks it running (one transaction).
@@ -411,10 +448,19 @@ mod tests {
             let s = Store::open(dir.path()).expect("open");
             let ids: Vec<String> = (0..5)
                 .map(|k| {
-                    s.submit(&format!("config {k}"), "data.npz", "nlsq")
-                        .expect("submit")
+                    let id = Store::new_id();
+                    assert!(
+                        s.submit(&id, &format!("config {k}"), "data.npz", "nlsq", 5)
+                            .expect("submit")
+                    );
+                    id
                 })
                 .collect();
+            // The queue holds five: a sixth is refused.
+            assert!(
+                !s.submit(&Store::new_id(), "c", "d", "nlsq", 5)
+                    .expect("submit")
+            );
             assert_eq!(
                 ids.iter().collect::<std::collections::HashSet<_>>().len(),
                 5
@@ -463,7 +509,8 @@ mod tests {
     fn share_tokens_resolve_until_revoked_and_are_not_stored() {
         let dir = tempfile::tempdir().expect("tmp");
         let s = Store::open(dir.path()).expect("open");
-        let id = s.submit("c", "d", "nlsq").expect("submit");
+        let id = Store::new_id();
+        assert!(s.submit(&id, "c", "d", "nlsq", 10).expect("submit"));
         let token = s.share(&id).expect("share");
         assert_eq!(token.len(), 64, "256 bits in hex");
         assert_eq!(s.shared_job(&token).expect("lookup"), Some(id.clone()));

@@ -1,0 +1,136 @@
+//! The job pipeline: load → NLSQ per fit group → CMC per group (when asked) → outputs.
+
+use std::time::Instant;
+
+use anyhow::Context;
+use heterodyne_core::mcmc::cmc::CmcReport;
+
+use super::output::{self, Fitted};
+use super::{JobOutcome, JobSink, JobSpec, Method, Stage, cmc, input, nlsq};
+use crate::config::FitAngles;
+use crate::io::Staging;
+
+/// Runs `spec`, reporting to `sink`. The output directory gets every file or none; a job
+/// stopped through the sink returns the core's `Cancelled` error (wrapped).
+pub fn run(spec: &JobSpec, sink: &dyn JobSink) -> anyhow::Result<JobOutcome> {
+    let start = Instant::now();
+    let config = &spec.config;
+    if spec.method != Method::Nlsq {
+        // Refuse bad sampler settings before spending time on the NLSQ fit.
+        cmc::nuts_settings(&spec.cmc).validate(spec.cmc.num_chains)?;
+    }
+    sink.stage(Stage::Load);
+    let (raw, data) = input::load(config, &spec.data_path, spec.phi.as_deref())?;
+    for note in &data.notes {
+        sink.remark(&format!("{}: {note}", spec.data_path.display()));
+    }
+    let t_loaded = start.elapsed().as_secs_f64();
+
+    let settings = nlsq::settings(spec);
+    let (pool, par, warning) = spec.placement.pool()?;
+    if let Some(w) = warning {
+        sink.remark(&w);
+    }
+    let n = data.n;
+    let nn = n * n;
+    let weights = match &spec.weights {
+        Some(path) => Some(input::read_weights(path, data.phi.len(), n)?),
+        None => None,
+    };
+    let groups: Vec<Vec<usize>> = match config.fit.nlsq.fit_angles {
+        FitAngles::Joint => vec![(0..data.phi.len()).collect()],
+        FitAngles::Separate => (0..data.phi.len()).map(|a| vec![a]).collect(),
+    };
+    let stack = |m: &[f64], group: &[usize]| -> Vec<f64> {
+        group
+            .iter()
+            .flat_map(|&a| m[a * nn..(a + 1) * nn].iter().copied())
+            .collect()
+    };
+    sink.stage(Stage::Nlsq);
+    let mut fits = Vec::new();
+    let mut problems = Vec::new();
+    for group in &groups {
+        let c2 = stack(&data.c2, group);
+        let w = weights.as_ref().map(|w| stack(w, group));
+        let phi: Vec<f64> = group.iter().map(|&a| data.phi[a]).collect();
+        let (model, problem, report) = nlsq::fit_group(
+            config,
+            &nlsq::Group {
+                c2: &c2,
+                weights: w.as_deref(),
+                n,
+                phi: &phi,
+            },
+            &settings,
+            &pool,
+            par,
+            sink,
+        )?;
+        fits.push(Fitted { phi, model, report });
+        problems.push(problem);
+    }
+    let t_fitted = start.elapsed().as_secs_f64();
+
+    let mut posteriors: Vec<CmcReport> = Vec::new();
+    if spec.method != Method::Nlsq {
+        let total_draws = problems
+            .iter()
+            .map(|p| cmc::total_draws(&spec.cmc, p))
+            .sum();
+        sink.stage(Stage::Cmc { total_draws });
+        for (problem, fit) in problems.iter().zip(&fits) {
+            posteriors.push(cmc::sample(
+                &spec.cmc,
+                config,
+                problem,
+                &fit.report,
+                &spec.placement,
+                sink,
+                &|w| sink.remark(w),
+            )?);
+        }
+    }
+    let t_sampled = start.elapsed().as_secs_f64();
+
+    sink.stage(Stage::Write);
+    // Fitted matrices in data order.
+    let mut c2_fit = vec![0.0; data.c2.len()];
+    for (group, fit) in groups.iter().zip(&fits) {
+        let m = pool.install(|| fit.model.c2(&fit.report.physics, &fit.report.scaling, par))?;
+        for (k, &a) in group.iter().enumerate() {
+            c2_fit[a * nn..(a + 1) * nn].copy_from_slice(&m[k * nn..(k + 1) * nn]);
+        }
+    }
+    let staging = Staging::new(&spec.output_dir)?;
+    let mut result = output::result_json(spec, &raw, &data, &fits, &posteriors);
+    output::write_arrays(&staging, spec, &data, &c2_fit, &fits, &posteriors)?;
+    if spec.plots {
+        for warning in output::write_plots(&staging, &data, &c2_fit, &fits, &posteriors) {
+            if let Some(list) = result["warnings"].as_array_mut() {
+                list.push(serde_json::json!(warning));
+            }
+        }
+    }
+    let wall = start.elapsed().as_secs_f64();
+    result["wall_time_seconds"] = serde_json::json!(wall);
+    result["timings"] = serde_json::json!({
+        "load_seconds": t_loaded,
+        "fit_seconds": t_fitted - t_loaded,
+        "cmc_seconds": t_sampled - t_fitted,
+        "write_seconds": wall - t_sampled,
+    });
+    crate::io::results::write_json(&staging.path("result.json"), &result)?;
+    staging
+        .commit()
+        .with_context(|| format!("{}", spec.output_dir.display()))?;
+    let converged =
+        fits.iter().all(|f| f.report.converged) && posteriors.iter().all(|p| p.verdict.converged);
+    Ok(JobOutcome {
+        converged,
+        fits: fits.into_iter().map(|f| (f.phi, f.report)).collect(),
+        posteriors,
+        result,
+        wall_seconds: wall,
+    })
+}
