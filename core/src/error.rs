@@ -36,6 +36,10 @@ pub enum Error {
     /// The caller's observer asked to stop.
     #[error("cancelled")]
     Cancelled,
+    /// Work handed to an outside executor (another process, a cluster scheduler) failed;
+    /// the message names the piece of work and the executor's reason.
+    #[error("{0}")]
+    Executor(String),
 }
 
 /// Result alias of the core crate.

@@ -61,6 +61,16 @@ pub enum Event {
         /// Warm-up plus kept draws of this chain.
         total: u64,
     },
+    /// A shard handed to an outside executor changed state (`PENDING`, `RUNNING`,
+    /// `COMPLETED`, `FAILED`, `retry 1` …, as the executor spells it).
+    Shard {
+        /// Shard index.
+        shard: usize,
+        /// The new state.
+        state: String,
+    },
+    /// Waiting on outside work; lets the observer stop it.
+    Waiting,
     /// Free-form note for the log.
     Note(String),
 }

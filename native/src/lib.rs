@@ -3,6 +3,7 @@
 //! user-facing edges.
 
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod hw;
 pub mod io;

@@ -11,7 +11,7 @@ use crate::fit::truth_json;
 /// A config for the small fixture `data` with values `start`; only `free` parameters vary
 /// (all when `None`); `cmc` is the body of `optimization.cmc`. Scaling is left to the
 /// data (quantile start, averaged over the three angles).
-fn small_config(
+pub fn small_config(
     data: &Path,
     truth: &Value,
     start: &Value,
@@ -45,19 +45,19 @@ fn small_config(
 
 /// The small fixture with only the velocity and angle parameters and f3 free (the rest
 /// fixed at truth): a posterior that samples in seconds.
-fn reduced_config(data: &Path, truth: &Value, cmc: &str) -> String {
+pub fn reduced_config(data: &Path, truth: &Value, cmc: &str) -> String {
     let free = ["v0", "beta", "v_offset", "f3", "phi0"];
     small_config(data, truth, &truth["truth"], Some(&free), cmc)
 }
 
-fn run(dir: &Path, yaml: &str, out: &str, extra: &[&str]) -> std::process::Output {
+pub fn run(dir: &Path, yaml: &str, out: &str, extra: &[&str]) -> std::process::Output {
     std::fs::write(dir.join("c.yaml"), yaml).expect("config");
     let mut args = vec!["fit", "--config", "c.yaml", "--output-dir", out, "--quiet"];
     args.extend(extra);
     heterodyne(dir, &args)
 }
 
-fn result(dir: &Path, out: &str) -> Value {
+pub fn result(dir: &Path, out: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(dir.join(out).join("result.json")).expect("read"))
         .expect("json")
 }

@@ -8,3 +8,4 @@ mod fit_errors;
 mod hw;
 mod node;
 mod simulate;
+mod slurm;

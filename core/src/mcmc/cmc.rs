@@ -23,7 +23,7 @@ use crate::exec::{Event, Flow, Observer, Par};
 use crate::nlsq::FitProblem;
 
 /// How many shards.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ShardCount {
     /// The reference's rule (fitting.md §2.6): one shard up to 100 000 data points (both
     /// triangles), else ⌈points / max_points_per_shard⌉ (10 000 when `None`), at most 500
@@ -83,7 +83,7 @@ impl Default for Validation {
 }
 
 /// Settings of a CMC run.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CmcSettings {
     /// Per-chain sampler settings (the seed is combined with the shard index).
     pub nuts: NutsSettings,
@@ -126,6 +126,75 @@ pub enum Backend<'p> {
     /// Shards dealt to these worker pools as they free up; a shard's chains run in
     /// parallel on its worker's threads.
     Parallel(&'p [rayon::ThreadPool]),
+    /// Shards run by an outside executor (other processes, a cluster scheduler), each
+    /// through [`run_shard`] with the same inputs, so the draws are the same as here.
+    External(&'p dyn ShardExecutor),
+}
+
+/// Runs the shards of a CMC run somewhere else. Each shard `s` of `k` must be the result of
+/// [`run_shard`] with the run's problem, start, settings and `s`.
+pub trait ShardExecutor: Sync + std::fmt::Debug {
+    /// Runs shards `0..k`; one outcome per shard, in order. `Err` fails the whole run
+    /// (e.g. retries exhausted); a shard's own `Err` only excludes that shard. The
+    /// executor reports with [`Event::Shard`] and stops when the observer says so.
+    fn run(&self, k: usize, observer: &dyn Observer) -> Result<Vec<Result<Vec<ChainDraws>>>>;
+}
+
+/// Samples shard `s` of the CMC run of `problem` (from `x0`, σ start `sigma0`): what every
+/// backend runs for one shard, exposed so that another process can run it and produce
+/// the same draws.
+pub fn run_shard(
+    problem: &FitProblem,
+    x0: &[f64],
+    sigma0: f64,
+    settings: &CmcSettings,
+    s: usize,
+    par: Par,
+    observer: &dyn Observer,
+) -> Result<Vec<ChainDraws>> {
+    settings.nuts.validate(settings.num_chains)?;
+    let k = settings
+        .shards
+        .resolve(problem.n_residuals(), problem.n_rows())?;
+    if s >= k {
+        return Err(Error::invalid(
+            "shard",
+            format!("shard {s} does not exist (the run has {k})"),
+        ));
+    }
+    let shards = shard_problems(problem, k, settings.strategy, settings.nuts.seed)?;
+    sample_shard(&shards[s], k, s, x0, sigma0, settings, par, observer)
+}
+
+/// The sampling of one shard problem (shard `s` of `k`).
+#[allow(clippy::too_many_arguments)]
+fn sample_shard(
+    shard: &FitProblem,
+    k: usize,
+    s: usize,
+    x0: &[f64],
+    sigma0: f64,
+    settings: &CmcSettings,
+    par: Par,
+    observer: &dyn Observer,
+) -> Result<Vec<ChainDraws>> {
+    let post = Posterior::new(shard, &settings.posterior)?.with_prior_weight(1.0 / k as f64);
+    let init = post.to_unconstrained(x0, Some(sigma0));
+    let inits = vec![init; settings.num_chains];
+    let nuts = NutsSettings {
+        seed: settings.nuts.seed.wrapping_add(1_000_003 * s as u64),
+        ..settings.nuts.clone()
+    };
+    let total = nuts.num_warmup + nuts.num_samples;
+    let progress = |chain: usize, draw: u64| {
+        observer.on(&Event::Draw {
+            shard: s,
+            chain,
+            draw,
+            total,
+        })
+    };
+    sample_with(|| post.clone(), &inits, &nuts, par, &progress)
 }
 
 /// What happened on one shard.
@@ -346,28 +415,21 @@ pub fn run_cmc(
         .collect();
 
     let run_shard = |s: usize, par: Par| -> ShardOutcome {
-        let post =
-            Posterior::new(&shards[s], &settings.posterior)?.with_prior_weight(1.0 / k as f64);
-        let init = post.to_unconstrained(x0, Some(sigma0));
-        let inits = vec![init; settings.num_chains];
-        let nuts = NutsSettings {
-            seed: settings.nuts.seed.wrapping_add(1_000_003 * s as u64),
-            ..settings.nuts.clone()
-        };
-        let total = nuts.num_warmup + nuts.num_samples;
-        let progress = |chain: usize, draw: u64| {
-            observer.on(&Event::Draw {
-                shard: s,
-                chain,
-                draw,
-                total,
-            })
-        };
-        sample_with(|| post.clone(), &inits, &nuts, par, &progress)
+        sample_shard(&shards[s], k, s, x0, sigma0, settings, par, observer)
     };
     observer.on(&Event::PhaseStarted("cmc"));
     let results: Vec<ShardOutcome> = match backend {
         Backend::Sequential(par) => (0..k).map(|s| run_shard(s, par)).collect(),
+        Backend::External(executor) => {
+            let results = executor.run(k, observer)?;
+            if results.len() != k {
+                return Err(Error::Executor(format!(
+                    "the shard executor returned {} results for {k} shards",
+                    results.len()
+                )));
+            }
+            results
+        }
         Backend::Parallel(pools) => {
             let next = AtomicUsize::new(0);
             let slots: Vec<Mutex<Option<ShardOutcome>>> =

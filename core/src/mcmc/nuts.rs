@@ -40,7 +40,7 @@ impl LogpError for DensityError {
 }
 
 /// Mass-matrix adaptation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum MassMatrix {
     /// Diagonal.
     Diag,
@@ -51,7 +51,7 @@ pub enum MassMatrix {
 }
 
 /// Sampler settings.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NutsSettings {
     /// Warm-up (tuning) draws per chain.
     pub num_warmup: u64,
@@ -103,7 +103,7 @@ impl NutsSettings {
 }
 
 /// The kept draws of one chain.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ChainDraws {
     /// Positions, `[draw][parameter]`.
     pub draws: Vec<Vec<f64>>,

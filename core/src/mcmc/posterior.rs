@@ -27,7 +27,7 @@ use super::prior::Prior;
 use super::transform::{FractionBlock, RateTriple, RidgePair, Slope, Transform};
 
 /// How the noise level enters.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub enum Noise {
     /// σ held at this value (same units as c2).
     Fixed(f64),
@@ -116,7 +116,7 @@ fn rate_triples(problem: &FitProblem, names: &[String], reparam: Reparam) -> Vec
 }
 
 /// Everything about a posterior besides the data.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PosteriorOptions {
     /// Noise model.
     pub noise: Noise,

@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::nlsq::FitProblem;
 
 /// How rows are dealt to shards.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum ShardStrategy {
     /// Row k goes to shard k mod K: every shard sees every angle and the whole time
     /// range (angle-balanced).

@@ -19,6 +19,8 @@ pub enum BackendArg {
     Sequential,
     /// Shards on `--workers` parallel pools.
     Parallel,
+    /// Shards as a Slurm job array (`optimization.cmc.slurm`).
+    Slurm,
 }
 
 /// CMC flags of `heterodyne fit` (each overrides `optimization.cmc`).
@@ -68,6 +70,7 @@ pub fn options(config: &Config, args: &CmcArgs) -> CmcOptions {
     match args.backend {
         Some(BackendArg::Sequential) => o.backend = BackendKind::Sequential,
         Some(BackendArg::Parallel) => o.backend = BackendKind::Parallel,
+        Some(BackendArg::Slurm) => o.backend = BackendKind::Slurm,
         None => {}
     }
     if let Some(w) = args.workers {

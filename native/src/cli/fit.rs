@@ -5,7 +5,8 @@
 //! and prints the tables.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use anyhow::bail;
 use clap::{Args, ValueEnum};
@@ -125,10 +126,13 @@ pub(crate) fn open(input: &DataArgs, quiet: bool) -> anyhow::Result<(Config, Pat
 }
 
 /// Progress on the terminal: a spinner for NLSQ, then one bar per running shard·chain.
+/// Ctrl-C stops the job at its next step (a Slurm array is cancelled with it); a second
+/// Ctrl-C exits at once.
 struct TerminalSink {
     quiet: bool,
     spinner: Progress,
     bars: OnceLock<DrawBars>,
+    interrupted: Arc<AtomicUsize>,
 }
 
 impl TerminalSink {
@@ -142,8 +146,24 @@ impl TerminalSink {
 
 impl Observer for TerminalSink {
     fn on(&self, event: &Event) -> Flow {
+        if self.interrupted.load(Ordering::Relaxed) > 0 {
+            return Flow::Stop;
+        }
         match (event, self.bars.get()) {
             (Event::Draw { .. }, Some(bars)) => bars.on(event),
+            // Shards on a cluster: their states and the scheduler's news, as lines.
+            (Event::Shard { shard, state }, _) => {
+                if !self.quiet {
+                    eprintln!("shard {shard}: {state}");
+                }
+                Flow::Continue
+            }
+            (Event::Note(text), Some(_)) => {
+                if !self.quiet && !text.is_empty() {
+                    eprintln!("note: {text}");
+                }
+                Flow::Continue
+            }
             _ => self.spinner.on(event),
         }
     }
@@ -195,10 +215,20 @@ pub fn run(args: FitArgs) -> anyhow::Result<bool> {
         },
         config,
     };
+    let interrupted = Arc::new(AtomicUsize::new(0));
+    let flag = interrupted.clone();
+    // Without a handler (e.g. one is already set) Ctrl-C keeps its default: exit at once.
+    let _ = ctrlc::set_handler(move || {
+        if flag.fetch_add(1, Ordering::Relaxed) > 0 {
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupted: stopping at the next step (Ctrl-C again to quit now)");
+    });
     let sink = TerminalSink {
         quiet: args.quiet,
         spinner: Progress::new("fit", args.quiet),
         bars: OnceLock::new(),
+        interrupted,
     };
     let outcome = job::run(&spec, &sink);
     sink.finish();

@@ -1,6 +1,7 @@
 //! The command line: one subcommand per file.
 
 mod cmc;
+mod cmc_shard;
 mod config;
 mod fit;
 mod hw;
@@ -11,6 +12,7 @@ mod simulate;
 
 use clap::{Parser, Subcommand};
 
+pub use cmc_shard::CmcShardArgs;
 pub use config::ConfigArgs;
 pub use fit::{FitArgs, NOT_CONVERGED};
 pub use hw::HwArgs;
@@ -42,6 +44,8 @@ pub enum Command {
     Hw(HwArgs),
     /// Run the node: an HTTP API that queues fits as durable jobs and shares results.
     Serve(ServeArgs),
+    /// Run one CMC shard from a work directory (what cluster tasks run).
+    CmcShard(CmcShardArgs),
 }
 
 /// How a successful run ended.
@@ -66,5 +70,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Config(args) => config::run(args).map(|()| Outcome::Done),
         Command::Hw(args) => hw::run(args).map(|()| Outcome::Done),
         Command::Serve(args) => serve::run(args).map(|()| Outcome::Done),
+        Command::CmcShard(args) => cmc_shard::run(args).map(|()| Outcome::Done),
     }
 }

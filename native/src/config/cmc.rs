@@ -18,6 +18,8 @@ pub enum BackendKind {
     Sequential,
     /// On parallel workers (one per NUMA node, or `max_workers`).
     Parallel,
+    /// As a Slurm job array (`optimization.cmc.slurm`).
+    Slurm,
 }
 
 /// How σ enters the likelihood.
@@ -54,6 +56,8 @@ pub struct CmcOptions {
     pub backend: BackendKind,
     /// Parallel workers (0: one per NUMA node / as the machine suggests).
     pub max_workers: usize,
+    /// The Slurm backend's settings.
+    pub slurm: super::SlurmOptions,
     /// Verdict thresholds.
     pub validation: Validation,
     /// Robust combination (drop outlier shards).
@@ -80,6 +84,7 @@ impl Default for CmcOptions {
             strategy: ShardStrategy::Stride,
             backend: BackendKind::Sequential,
             max_workers: 0,
+            slurm: super::SlurmOptions::default(),
             validation: Validation::default(),
             robust: true,
             reparam: Reparam::default(),
@@ -100,6 +105,7 @@ const SECTIONS: &[&str] = &[
 /// Keys we read (flat or in a section).
 const USED: &[&str] = &[
     "num_warmup",
+    "slurm",
     "num_samples",
     "num_chains",
     "target_accept_prob",
@@ -162,7 +168,6 @@ const IGNORED: &[&str] = &[
     "heartbeat_timeout",
     "per_angle_mode",
     "constant_scaling_threshold",
-    "slurm",
 ];
 
 fn positive_u64(n: &Node<'_>) -> Result<u64, ConfigError> {
@@ -285,17 +290,21 @@ impl CmcOptions {
                 "parallel" | "auto" | "multiprocessing" | "pjit" | "jit" | "jax" => {
                     BackendKind::Parallel
                 }
-                "slurm" | "pbs" => {
-                    return Err(
-                        n.error("the slurm backend is not built yet (use sequential or parallel)")
-                    );
+                "slurm" => BackendKind::Slurm,
+                "pbs" => {
+                    return Err(n.error(
+                        "the PBS backend is not supported (use slurm, sequential or parallel)",
+                    ));
                 }
                 other => {
-                    return Err(
-                        n.error(format!("unknown backend {other:?} (sequential, parallel)"))
-                    );
+                    return Err(n.error(format!(
+                        "unknown backend {other:?} (sequential, parallel, slurm)"
+                    )));
                 }
             };
+        }
+        if let Some(n) = pick(&["slurm"]) {
+            o.slurm = super::SlurmOptions::read(&n)?;
         }
         if let Some(n) = pick(&["max_workers"]) {
             o.max_workers = n.usize()?;
@@ -403,5 +412,43 @@ mod tests {
         assert!(e.reason.contains("(0, 1)"), "{e}");
         let e = read("optimization:\n  cmc:\n    sharding: {num_shards: 0}\n").expect_err("shards");
         assert_eq!(e.key, "optimization.cmc.sharding.num_shards");
+    }
+
+    #[test]
+    fn slurm_settings_are_read_and_checked() {
+        let (o, w) = read(
+            "optimization:\n  cmc:\n    backend_config:\n      backend_name: slurm\n      slurm:\n        partition: short\n        time_limit: '00:30:00'\n        cpus_per_task: 4\n        extra_args: [--qos=debug]\n        max_retries: 1\n        poll_interval: 0.5\n",
+        )
+        .expect("read");
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(o.backend, BackendKind::Slurm);
+        assert_eq!(o.slurm.partition.as_deref(), Some("short"));
+        assert_eq!(o.slurm.time_limit.as_deref(), Some("00:30:00"));
+        assert_eq!(o.slurm.cpus_per_task, 4);
+        assert_eq!(o.slurm.extra_args, vec!["--qos=debug".to_string()]);
+        assert_eq!((o.slurm.max_retries, o.slurm.poll_interval), (1, 0.5));
+        for (yaml, key) in [
+            (
+                "slurm: {extra_args: [--array=0-3]}",
+                "optimization.cmc.slurm.extra_args[0]",
+            ),
+            (
+                "slurm: {partition: \"a\\nb\"}",
+                "optimization.cmc.slurm.partition",
+            ),
+            (
+                "slurm: {cpus_per_task: 0}",
+                "optimization.cmc.slurm.cpus_per_task",
+            ),
+            (
+                "slurm: {poll_interval: -1}",
+                "optimization.cmc.slurm.poll_interval",
+            ),
+            ("slurm: {queue: x}", "optimization.cmc.slurm.queue"),
+            ("backend: pbs", "optimization.cmc.backend"),
+        ] {
+            let e = read(&format!("optimization:\n  cmc:\n    {yaml}\n")).expect_err(yaml);
+            assert_eq!(e.key, key, "{yaml}: {e}");
+        }
     }
 }

@@ -7,6 +7,7 @@ mod error;
 mod fit;
 mod node;
 mod parameters;
+mod slurm;
 
 use std::path::{Path, PathBuf};
 
@@ -16,6 +17,7 @@ pub use error::ConfigError;
 pub use fit::{FitAngles, FitSettings, NlsqOptions};
 pub use node::Node;
 pub use parameters::{ParamSetting, ParameterSettings};
+pub use slurm::SlurmOptions;
 
 /// Non-fatal remarks collected while reading (unknown keys, defaults).
 pub type Warnings = Vec<String>;

@@ -5,7 +5,7 @@
 
 mod cmc;
 mod input;
-mod nlsq;
+pub(crate) mod nlsq;
 mod output;
 mod run;
 

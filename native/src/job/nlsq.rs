@@ -74,15 +74,12 @@ pub struct Group<'a> {
     pub phi: &'a [f64],
 }
 
-/// One fit of a group with the config's settings, on `pool`.
-pub fn fit_group(
+/// The fit problem of a group, as the config defines it (deterministic: a CMC shard task
+/// in another process rebuilds the same problem from the same inputs).
+pub fn build_problem(
     config: &Config,
     group: &Group<'_>,
-    settings: &NlsqSettings,
-    pool: &rayon::ThreadPool,
-    par: Par,
-    observer: &dyn Observer,
-) -> anyhow::Result<(HeterodyneModel, FitProblem, NlsqReport)> {
+) -> anyhow::Result<(HeterodyneModel, FitProblem)> {
     let Group {
         c2,
         weights,
@@ -116,6 +113,19 @@ pub fn fit_group(
         layout,
     )
     .with_context(|| format!("{}", config.path.display()))?;
+    Ok((model, problem))
+}
+
+/// One fit of a group with the config's settings, on `pool`.
+pub fn fit_group(
+    config: &Config,
+    group: &Group<'_>,
+    settings: &NlsqSettings,
+    pool: &rayon::ThreadPool,
+    par: Par,
+    observer: &dyn Observer,
+) -> anyhow::Result<(HeterodyneModel, FitProblem, NlsqReport)> {
+    let (model, problem) = build_problem(config, group)?;
     let mut settings = settings.clone();
     if settings.multistart_n == usize::MAX {
         settings.multistart_n = 2 * problem.n_params() + 1;

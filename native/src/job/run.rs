@@ -10,6 +10,24 @@ use super::{JobOutcome, JobSink, JobSpec, Method, Stage, cmc, input, nlsq};
 use crate::config::FitAngles;
 use crate::io::Staging;
 
+/// The data of one fit group.
+struct Cells {
+    c2: Vec<f64>,
+    weights: Option<Vec<f64>>,
+    phi: Vec<f64>,
+}
+
+impl Cells {
+    fn group(&self, n: usize) -> nlsq::Group<'_> {
+        nlsq::Group {
+            c2: &self.c2,
+            weights: self.weights.as_deref(),
+            n,
+            phi: &self.phi,
+        }
+    }
+}
+
 /// Runs `spec`, reporting to `sink`. The output directory gets every file or none; a job
 /// stopped through the sink returns the core's `Cancelled` error (wrapped).
 pub fn run(spec: &JobSpec, sink: &dyn JobSink) -> anyhow::Result<JobOutcome> {
@@ -18,6 +36,9 @@ pub fn run(spec: &JobSpec, sink: &dyn JobSink) -> anyhow::Result<JobOutcome> {
     if spec.method != Method::Nlsq {
         // Refuse bad sampler settings before spending time on the NLSQ fit.
         cmc::nuts_settings(&spec.cmc).validate(spec.cmc.num_chains)?;
+        if spec.cmc.backend == crate::config::BackendKind::Slurm {
+            crate::cluster::slurm::preflight()?;
+        }
     }
     sink.stage(Stage::Load);
     let (raw, data) = input::load(config, &spec.data_path, spec.phi.as_deref())?;
@@ -50,24 +71,23 @@ pub fn run(spec: &JobSpec, sink: &dyn JobSink) -> anyhow::Result<JobOutcome> {
     sink.stage(Stage::Nlsq);
     let mut fits = Vec::new();
     let mut problems = Vec::new();
-    for group in &groups {
-        let c2 = stack(&data.c2, group);
-        let w = weights.as_ref().map(|w| stack(w, group));
-        let phi: Vec<f64> = group.iter().map(|&a| data.phi[a]).collect();
-        let (model, problem, report) = nlsq::fit_group(
-            config,
-            &nlsq::Group {
-                c2: &c2,
-                weights: w.as_deref(),
-                n,
-                phi: &phi,
-            },
-            &settings,
-            &pool,
-            par,
-            sink,
-        )?;
-        fits.push(Fitted { phi, model, report });
+    // Each group's cells stay until CMC: a shard in another process gets a copy.
+    let cells: Vec<Cells> = groups
+        .iter()
+        .map(|group| Cells {
+            c2: stack(&data.c2, group),
+            weights: weights.as_ref().map(|w| stack(w, group)),
+            phi: group.iter().map(|&a| data.phi[a]).collect(),
+        })
+        .collect();
+    for c in &cells {
+        let (model, problem, report) =
+            nlsq::fit_group(config, &c.group(n), &settings, &pool, par, sink)?;
+        fits.push(Fitted {
+            phi: c.phi.clone(),
+            model,
+            report,
+        });
         problems.push(problem);
     }
     let t_fitted = start.elapsed().as_secs_f64();
@@ -79,13 +99,23 @@ pub fn run(spec: &JobSpec, sink: &dyn JobSink) -> anyhow::Result<JobOutcome> {
             .map(|p| cmc::total_draws(&spec.cmc, p))
             .sum();
         sink.stage(Stage::Cmc { total_draws });
-        for (problem, fit) in problems.iter().zip(&fits) {
+        let near = spec
+            .output_dir
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        for ((problem, fit), c) in problems.iter().zip(&fits).zip(&cells) {
+            let group = c.group(n);
             posteriors.push(cmc::sample(
                 &spec.cmc,
                 config,
                 problem,
                 &fit.report,
                 &spec.placement,
+                &cmc::ShardSource {
+                    group: &group,
+                    near,
+                },
                 sink,
                 &|w| sink.remark(w),
             )?);

@@ -55,6 +55,8 @@ pub struct Live {
     pub iteration: Option<(usize, f64)>,
     /// Draws done and to do, CMC.
     pub draws: Option<(u64, u64)>,
+    /// States of shards run by a cluster scheduler, by shard.
+    pub shards: Vec<String>,
 }
 
 /// Wakes idle workers when a job is queued.

@@ -37,6 +37,9 @@ pub struct JobView {
     pub draws_done: Option<u64>,
     /// CMC draws in all.
     pub draws_total: Option<u64>,
+    /// States of shards on a cluster scheduler (`PENDING`, `RUNNING`, `COMPLETED`,
+    /// `retry 1` …), by shard, while running.
+    pub shard_states: Vec<String>,
     /// Submission time, ms since the Unix epoch.
     pub created_ms: i64,
     /// Start of the last attempt, ms since the Unix epoch.
@@ -104,6 +107,7 @@ pub fn view(state: &Inner, job: &JobRecord) -> JobView {
         chi2: live.as_ref().and_then(|l| l.iteration.map(|i| i.1)),
         draws_done: live.as_ref().and_then(|l| l.draws.map(|d| d.0)),
         draws_total: live.as_ref().and_then(|l| l.draws.map(|d| d.1)),
+        shard_states: live.as_ref().map(|l| l.shards.clone()).unwrap_or_default(),
         created_ms: job.created_ms,
         started_ms: job.started_ms,
         finished_ms: job.finished_ms,

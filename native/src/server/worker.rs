@@ -77,6 +77,20 @@ impl Observer for NodeSink<'_> {
                     l.progress = l.progress.max(p);
                 });
             }
+            Event::Shard { shard, state } => {
+                let (shard, state) = (*shard, state.clone());
+                self.state.set_live(self.id, |l| {
+                    if l.shards.len() <= shard {
+                        l.shards.resize(shard + 1, "PENDING".to_string());
+                    }
+                    l.shards[shard] = state;
+                    let done = l.shards.iter().filter(|s| *s == "COMPLETED").count();
+                    let p = self.nlsq_end
+                        + (0.95 - self.nlsq_end) * done as f64 / l.shards.len() as f64;
+                    l.progress = l.progress.max(p);
+                });
+            }
+            Event::Note(text) if !text.is_empty() => tracing::info!(job = self.id, "{text}"),
             Event::Draw { .. } => {
                 let done = self.draws_done.fetch_add(1, Ordering::Relaxed) + 1;
                 let total = self.draws_total.load(Ordering::Relaxed).max(1);

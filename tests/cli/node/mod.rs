@@ -4,6 +4,7 @@
 mod api;
 mod durability;
 mod hostile;
+mod slurm;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
