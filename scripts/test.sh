@@ -15,3 +15,7 @@ else
     echo "note: ../shared/fixtures is absent (a fresh clone): the tests that need the medium dataset and the real APS file shells pass without checking anything (each prints why under --nocapture)"
 fi
 cargo test --workspace
+# The browser app: built to wasm, served by the node, driven in headless Chromium. The node
+# binary is the one `cargo test` just built (test profile, optimised).
+bash scripts/build-web.sh
+HETERODYNE_BIN="${CARGO_TARGET_DIR:-target}/debug/heterodyne" node web/e2e/app.mjs

@@ -22,6 +22,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod config;
 pub mod data;
 pub mod error;
 pub mod exec;

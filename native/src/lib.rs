@@ -9,5 +9,4 @@ pub mod hw;
 pub mod io;
 pub mod job;
 pub mod noise;
-pub mod prepare;
 pub mod server;

@@ -1,8 +1,12 @@
-//! Preparing measured c2 for a fit: the mandatory diagonal correction, quantile
-//! estimates of contrast and offset, and angle bookkeeping (wrap-aware). Pure functions;
-//! reading files is the native crate's job.
+//! Preparing measured c2 for a fit: the stack of matrices a reader returns
+//! ([`stack`]), frame/q/φ selection and the mandatory diagonal correction ([`prepare`]),
+//! quantile estimates of contrast and offset, and angle bookkeeping (wrap-aware). Pure
+//! functions; reading files is the callers' job (the native crate, the browser app).
 
 pub mod angles;
 pub mod diagonal;
+pub mod npz;
+pub mod prepare;
 pub mod quantile;
 pub mod select;
+pub mod stack;

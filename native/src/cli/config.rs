@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use anyhow::bail;
 use clap::Args;
 
-use crate::config::Config;
 use crate::io::write_atomically;
 
 /// Arguments of `heterodyne config`.
@@ -34,7 +33,7 @@ pub fn run(args: ConfigArgs) -> anyhow::Result<()> {
             Ok(())
         }
         (None, Some(path)) => {
-            let config = Config::load(&path)?;
+            let config = crate::config::load(&path)?;
             for w in &config.warnings {
                 eprintln!("warning: {}: {w}", path.display());
             }
@@ -52,7 +51,7 @@ mod tests {
 
     #[test]
     fn the_template_is_a_valid_config() {
-        let c = Config::parse(std::path::Path::new("template.yaml"), TEMPLATE)
+        let c = crate::config::Config::parse(std::path::Path::new("template.yaml"), TEMPLATE)
             .expect("template parses");
         assert!(c.warnings.is_empty(), "{:?}", c.warnings);
     }

@@ -104,7 +104,7 @@ pub const NOT_CONVERGED: u8 = 3;
 /// flag, else `experimental_data.file_path` (relative to the working directory, else to
 /// the config's directory).
 pub(crate) fn open(input: &DataArgs, quiet: bool) -> anyhow::Result<(Config, PathBuf)> {
-    let config = Config::load(&input.config)?;
+    let config = crate::config::load(&input.config)?;
     if !quiet {
         for w in &config.warnings {
             eprintln!("warning: {}: {w}", config.path.display());

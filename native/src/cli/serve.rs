@@ -48,6 +48,9 @@ pub struct ServeArgs {
     /// Allow this browser origin (CORS; repeat for more). Off by default.
     #[arg(long = "cors-origin", value_name = "ORIGIN")]
     pub cors_origins: Vec<String>,
+    /// The browser app to serve at / (built by scripts/build-web.sh into web/dist).
+    #[arg(long, value_name = "DIR")]
+    pub web_dir: Option<PathBuf>,
     /// File holding a bearer token that the job routes require (share links never do);
     /// default: the HETERODYNE_NODE_TOKEN variable, else no token.
     #[arg(long, value_name = "FILE")]
@@ -108,6 +111,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         None => crate::hw::detect().map_or(1, |m| m.recommended.cmc_workers.max(1)),
     };
     anyhow::ensure!(args.max_queued > 0, "--max-queued: expected at least 1");
+    if let Some(dir) = &args.web_dir {
+        anyhow::ensure!(
+            dir.join("index.html").is_file(),
+            "--web-dir {}: no index.html (build the app with scripts/build-web.sh)",
+            dir.display()
+        );
+    }
     server::serve(NodeOptions {
         addr: args.addr,
         state_dir: args.state_dir,
@@ -122,6 +132,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         upload_timeout: Duration::from_secs(args.upload_timeout.max(1)),
         cors_origins: args.cors_origins,
         auth_token,
+        web_dir: args.web_dir,
     })
 }
 

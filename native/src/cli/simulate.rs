@@ -8,7 +8,6 @@ use clap::{Args, ValueEnum};
 use heterodyne_core::model::params::SCALING;
 use heterodyne_core::model::{HeterodyneModel, Scaling, TimeOrigin};
 
-use crate::config::Config;
 use crate::io::{self, C2Stack};
 
 /// HDF5 layout of the output.
@@ -123,7 +122,7 @@ fn per_angle(
 /// Runs the command.
 pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
     let format = format_of(&args.out)?;
-    let config = Config::load(&args.config)?;
+    let config = crate::config::load(&args.config)?;
     if !args.quiet {
         for w in &config.warnings {
             eprintln!("warning: {}: {w}", config.path.display());

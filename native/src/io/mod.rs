@@ -8,15 +8,14 @@ mod outdir;
 pub mod plots;
 pub mod posterior;
 pub mod posterior_plots;
-mod raw;
 pub mod results;
 mod stack;
 
 pub use atomic::write_atomically;
 pub use error::IoError;
+pub use heterodyne_core::data::stack::{RawStack, rebuild_half_matrix};
 pub use npy::{read_npy, read_npz, read_weights, write_npy, write_npz};
 pub use outdir::Staging;
-pub use raw::{RawStack, rebuild_half_matrix};
 pub use stack::C2Stack;
 
 use std::path::Path;

@@ -4,9 +4,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::bail;
 
+use heterodyne_core::data::prepare::{Prepared, prepare};
+
 use crate::config::Config;
-use crate::io;
-use crate::prepare::{Prepared, prepare};
+use crate::io::{self, IoError};
 
 /// Resolves a data path: as given when it exists relative to the working directory,
 /// else relative to the config's directory.
@@ -28,7 +29,11 @@ pub fn load(
     phi: Option<&[f64]>,
 ) -> anyhow::Result<(io::RawStack, Prepared)> {
     let raw = io::read_data(data_path)?;
-    let prepared = prepare(data_path, &raw, &config.analyzer, &config.fit, phi)?;
+    let prepared =
+        prepare(&raw, &config.analyzer, &config.fit, phi).map_err(|e| match e.dataset {
+            Some(d) => IoError::dataset(data_path, d, e.reason),
+            None => IoError::file(data_path, e.reason),
+        })?;
     Ok((raw, prepared))
 }
 

@@ -1,13 +1,9 @@
 //! The NLSQ stage of a job: settings from the config and the overrides, and one fit of a
 //! group of angles.
 
-use anyhow::Context;
 use heterodyne_core::exec::{Observer, Par};
 use heterodyne_core::model::HeterodyneModel;
-use heterodyne_core::model::params::N_PHYSICS;
-use heterodyne_core::nlsq::{
-    self, FitProblem, NlsqReport, NlsqSettings, PhysicsStart, ScalingInputs, ScalingLayout,
-};
+use heterodyne_core::nlsq::{self, FitProblem, NlsqReport, NlsqSettings};
 
 use super::JobSpec;
 use crate::config::Config;
@@ -44,77 +40,7 @@ pub fn settings(spec: &JobSpec) -> NlsqSettings {
     }
 }
 
-fn physics_start(config: &Config) -> PhysicsStart {
-    let ps = &config.parameters.physics;
-    let mut vary = [true; N_PHYSICS];
-    let mut lo = [0.0; N_PHYSICS];
-    let mut hi = [0.0; N_PHYSICS];
-    for k in 0..N_PHYSICS {
-        vary[k] = ps[k].vary;
-        lo[k] = ps[k].min;
-        hi[k] = ps[k].max;
-    }
-    PhysicsStart {
-        values: config.parameters.values(),
-        vary,
-        lo,
-        hi,
-    }
-}
-
-/// The data of one fit group: `c2` of the angles `phi` (each `n×n`) and optional weights.
-pub struct Group<'a> {
-    /// Stacked matrices.
-    pub c2: &'a [f64],
-    /// Per-cell weights, same layout.
-    pub weights: Option<&'a [f64]>,
-    /// Frames per side.
-    pub n: usize,
-    /// Angles, degrees.
-    pub phi: &'a [f64],
-}
-
-/// The fit problem of a group, as the config defines it (deterministic: a CMC shard task
-/// in another process rebuilds the same problem from the same inputs).
-pub fn build_problem(
-    config: &Config,
-    group: &Group<'_>,
-) -> anyhow::Result<(HeterodyneModel, FitProblem)> {
-    let Group {
-        c2,
-        weights,
-        n,
-        phi,
-    } = *group;
-    let mut grid = config.analyzer.grid()?;
-    grid.n = n;
-    let model = HeterodyneModel::new(grid, config.analyzer.wavevector_q, phi.to_vec())?;
-    let t = grid.times();
-    let o = &config.fit.nlsq;
-    let layout = ScalingLayout::new(
-        o.per_angle_mode,
-        &ScalingInputs {
-            phi,
-            c2,
-            n,
-            t: &t,
-            contrast: config.parameters.contrast.value,
-            offset: config.parameters.offset.value,
-            fourier_order: o.fourier_order,
-            constant_scaling_threshold: o.constant_scaling_threshold,
-        },
-    );
-    let problem = FitProblem::new(
-        model.clone(),
-        c2,
-        weights,
-        o.support,
-        physics_start(config),
-        layout,
-    )
-    .with_context(|| format!("{}", config.path.display()))?;
-    Ok((model, problem))
-}
+pub use heterodyne_core::config::problem::{Group, build_problem};
 
 /// One fit of a group with the config's settings, on `pool`.
 pub fn fit_group(
@@ -125,7 +51,8 @@ pub fn fit_group(
     par: Par,
     observer: &dyn Observer,
 ) -> anyhow::Result<(HeterodyneModel, FitProblem, NlsqReport)> {
-    let (model, problem) = build_problem(config, group)?;
+    let (model, problem) = build_problem(config, group)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", config.path.display()))?;
     let mut settings = settings.clone();
     if settings.multistart_n == usize::MAX {
         settings.multistart_n = 2 * problem.n_params() + 1;

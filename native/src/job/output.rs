@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::JobSpec;
 use crate::config::{CmcOptions, FitAngles};
 use crate::io::{self, Staging, plots, posterior, posterior_plots, results};
-use crate::prepare::Prepared;
+use heterodyne_core::data::prepare::Prepared;
 
 /// One finished NLSQ fit of a group of angles.
 pub struct Fitted {

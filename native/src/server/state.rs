@@ -42,6 +42,8 @@ pub struct NodeOptions {
     pub cors_origins: Vec<String>,
     /// Bearer token required by the job routes (share links never need it).
     pub auth_token: Option<String>,
+    /// The browser app (`scripts/build-web.sh` output) served at `/`.
+    pub web_dir: Option<PathBuf>,
 }
 
 /// Live status of a running job (the store holds the durable part).

@@ -6,7 +6,7 @@ use std::path::Path;
 use ::hdf5::{Dataset, File, Group};
 
 use crate::io::error::IoError;
-use crate::io::raw::{RawStack, rebuild_half_matrix};
+use crate::io::{RawStack, rebuild_half_matrix};
 
 fn ds_err(path: &Path, name: &str) -> impl Fn(::hdf5::Error) -> IoError {
     let (path, name) = (path.to_path_buf(), name.to_string());

@@ -8,6 +8,7 @@ pub mod submit;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::HeaderName;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
@@ -15,6 +16,8 @@ use axum::routing::{delete, get, post};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::{OpenApi, ToSchema};
@@ -126,11 +129,22 @@ pub fn router(state: AppState) -> Router {
         .route("/api/hw", get(meta::hw))
         .route("/api/openapi.json", get(meta::openapi))
         .layer(timeout);
-    let mut app = Router::new()
-        .merge(guarded)
-        .merge(open)
-        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+    let mut app = Router::new().merge(guarded).merge(open);
+    app = match &state.options.web_dir {
+        Some(dir) => app.fallback_service(ServeDir::new(dir)),
+        None => app.fallback(|| async { ApiError::NotFound("no such route".into()) }),
+    };
+    // The app's wasm threads need a cross-origin isolated page; every response says so.
+    let mut app = app
         .with_state(state.clone())
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("cross-origin-opener-policy"),
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("cross-origin-embedder-policy"),
+            HeaderValue::from_static("require-corp"),
+        ))
         .layer(TraceLayer::new_for_http());
     if !state.options.cors_origins.is_empty() {
         let origins: Vec<HeaderValue> = state

@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use heterodyne_core::data::angles::AngleRange;
-use heterodyne_core::nlsq::{PerAngleMode, ResidualSupport, Strategy, Tolerances};
+use crate::data::angles::AngleRange;
+use crate::nlsq::{PerAngleMode, ResidualSupport, Strategy, Tolerances};
 
 use super::Warnings;
 use super::error::ConfigError;

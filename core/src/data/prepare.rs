@@ -1,14 +1,32 @@
 //! From a file's matrices to the data a fit sees: frame window, q-bin, angles, finite
 //! check, diagonal correction (spec data-format.md §5–9).
 
-use std::path::Path;
+use thiserror::Error;
 
-use heterodyne_core::data::angles::normalize_angle;
-use heterodyne_core::data::diagonal::correct_diagonal_stack;
-use heterodyne_core::data::select::{AngleRequest, select_angles, select_q, trim_frames};
-
+use super::angles::normalize_angle;
+use super::diagonal::correct_diagonal_stack;
+use super::select::{AngleRequest, select_angles, select_q, trim_frames};
+use super::stack::RawStack;
 use crate::config::{AnalyzerParameters, FitSettings};
-use crate::io::{IoError, RawStack};
+
+/// Why the data cannot be prepared; the caller adds the file's name.
+#[derive(Debug, Clone, PartialEq, Error)]
+#[error("{}{reason}", dataset.as_ref().map(|d| format!("{d}: ")).unwrap_or_default())]
+pub struct DataError {
+    /// The matrix or dataset concerned, if one.
+    pub dataset: Option<String>,
+    /// What is wrong and what was expected.
+    pub reason: String,
+}
+
+impl DataError {
+    fn whole(reason: impl std::fmt::Display) -> Self {
+        Self {
+            dataset: None,
+            reason: reason.to_string(),
+        }
+    }
+}
 
 /// The data of one fit.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,15 +41,14 @@ pub struct Prepared {
     pub notes: Vec<String>,
 }
 
-/// Applies the config (and `--phi`, which wins) to `raw` read from `path`.
+/// Applies the config (and `cli_phi`, which wins) to `raw`.
 pub fn prepare(
-    path: &Path,
     raw: &RawStack,
     analyzer: &AnalyzerParameters,
     fit: &FitSettings,
     cli_phi: Option<&[f64]>,
-) -> Result<Prepared, IoError> {
-    let err = |e: heterodyne_core::Error| IoError::file(path, e);
+) -> Result<Prepared, DataError> {
+    let err = |e: crate::Error| DataError::whole(e);
     let mut notes = raw.notes.clone();
     let (trimmed, n) =
         trim_frames(&raw.c2, raw.n, analyzer.start_frame, analyzer.end_frame).map_err(err)?;
@@ -46,13 +63,10 @@ pub fn prepare(
             vec![0.0; raw.len()]
         }
         false => {
-            return Err(IoError::file(
-                path,
-                format!(
-                    "{} matrices at this q but the file gives no angles for them",
-                    candidates.len()
-                ),
-            ));
+            return Err(DataError::whole(format!(
+                "{} matrices at this q but the file gives no angles for them",
+                candidates.len()
+            )));
         }
     };
     let request = match (cli_phi, &analyzer.phi_angles, &fit.phi_filter) {
@@ -71,16 +85,15 @@ pub fn prepare(
     for &k in &choice.indices {
         let m = &trimmed[k * nn..(k + 1) * nn];
         if let Some(pos) = m.iter().position(|v| !v.is_finite()) {
-            return Err(IoError::dataset(
-                path,
-                format!("matrix {k} (φ = {}°)", phi[k]),
-                format!(
+            return Err(DataError {
+                dataset: Some(format!("matrix {k} (φ = {}°)", phi[k])),
+                reason: format!(
                     "non-finite value {} at frame ({}, {}) of the window; fix or mask the data",
                     m[pos],
                     pos / n + analyzer.start_frame,
                     pos % n + analyzer.start_frame
                 ),
-            ));
+            });
         }
         c2.extend_from_slice(m);
     }

@@ -3,9 +3,9 @@
 
 use std::collections::HashSet;
 
-use heterodyne_core::mcmc::prior::Prior;
-use heterodyne_core::model::PhysicsParams;
-use heterodyne_core::model::params::{Group, N_PHYSICS, PHYSICS, ParamSpec, SCALING, lookup};
+use crate::mcmc::prior::Prior;
+use crate::model::PhysicsParams;
+use crate::model::params::{Group, N_PHYSICS, PHYSICS, ParamSpec, SCALING, lookup};
 
 use super::Warnings;
 use super::error::ConfigError;

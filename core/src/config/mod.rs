@@ -7,6 +7,7 @@ mod error;
 mod fit;
 mod node;
 mod parameters;
+pub mod problem;
 mod slurm;
 
 use std::path::{Path, PathBuf};
@@ -66,13 +67,6 @@ pub struct Config {
 }
 
 impl Config {
-    /// Reads and checks a YAML config.
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError::new(path, "", format!("cannot read: {e}")))?;
-        Self::parse(path, &text)
-    }
-
     /// Parses YAML text as if read from `path`.
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
         // Non-finite spellings (`.nan`, `.inf`) come through as strings, so that the key

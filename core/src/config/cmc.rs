@@ -2,10 +2,10 @@
 //! `backend_config`, `validation`, `combination`, `reparameterization`) or flat keys (flat
 //! wins), plus our additions (`noise`, `mass_matrix`, `max_workers`, `power_law`).
 
-use heterodyne_core::mcmc::cmc::{ShardCount, Validation};
-use heterodyne_core::mcmc::nuts::MassMatrix;
-use heterodyne_core::mcmc::posterior::Reparam;
-use heterodyne_core::mcmc::shard::ShardStrategy;
+use crate::mcmc::cmc::{ShardCount, Validation};
+use crate::mcmc::nuts::MassMatrix;
+use crate::mcmc::posterior::Reparam;
+use crate::mcmc::shard::ShardStrategy;
 
 use super::Warnings;
 use super::error::ConfigError;

@@ -1,6 +1,6 @@
 //! `analyzer_parameters`: frame spacing, frame window, wavevector, angles, time origin.
 
-use heterodyne_core::model::{TimeGrid, TimeOrigin};
+use crate::model::{TimeGrid, TimeOrigin};
 
 use super::Warnings;
 use super::error::ConfigError;
@@ -110,7 +110,7 @@ impl AnalyzerParameters {
     }
 
     /// The model grid of the window.
-    pub fn grid(&self) -> Result<TimeGrid, heterodyne_core::Error> {
+    pub fn grid(&self) -> Result<TimeGrid, crate::Error> {
         TimeGrid::from_frames(self.dt, self.start_frame, self.end_frame, self.time_origin)
     }
 }

@@ -1,0 +1,130 @@
+// End-to-end test of the browser app: a real headless Chromium (Debian's `chromium`,
+// driven by playwright-core) against the real `heterodyne serve` on 127.0.0.1, serving
+// the app built by scripts/build-web.sh. Screenshots go to test-artifacts/web/.
+//
+//   node web/e2e/app.mjs            (from the repository root; HETERODYNE_BIN picks the binary)
+//
+// Prints one line per check and a closing "N passed, M failed"; exits 1 on any failure.
+import { chromium } from 'playwright-core';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+
+const root = resolve(new URL('../..', import.meta.url).pathname);
+const bin = process.env.HETERODYNE_BIN ?? join(root, 'target/release/heterodyne');
+const datasets = join(root, 'tests/data/datasets');
+const artifacts = join(root, 'test-artifacts/web');
+mkdirSync(artifacts, { recursive: true });
+const work = mkdtempSync(join(tmpdir(), 'heterodyne-e2e-'));
+const truth = JSON.parse(readFileSync(join(datasets, 'small.json'), 'utf8'));
+
+let passed = 0, failed = 0;
+function check(name, ok, detail = '') {
+  if (ok) { passed++; console.log(`ok   ${name}${detail ? ' — ' + detail : ''}`); }
+  else { failed++; console.log(`FAIL ${name}${detail ? ' — ' + detail : ''}`); }
+}
+
+// The small fixture's config: its grid, the suggested start, the registry's bounds.
+function smallYaml(dataPath) {
+  const groups = { reference: ['D0_ref', 'alpha_ref', 'D_offset_ref'], sample: ['D0_sample', 'alpha_sample', 'D_offset_sample'],
+    velocity: ['v0', 'beta', 'v_offset'], fraction: ['f0', 'f1', 'f2', 'f3'], angle: ['phi0'] };
+  let y = `experimental_data:\n  file_path: ${dataPath}\nanalyzer_parameters:\n  dt: ${truth.dt}\n  start_frame: 1\n  end_frame: ${truth.n_frames}\n  scattering:\n    wavevector_q: ${truth.q_target}\nparameters:\n`;
+  for (const [g, names] of Object.entries(groups)) {
+    y += `  ${g}:\n`;
+    for (const n of names) y += `    ${n}: {value: ${truth.suggested_start[n]}}\n`;
+  }
+  return y;
+}
+
+async function startNode() {
+  const child = spawn(bin, ['serve', '--addr', '127.0.0.1:0', '--state-dir', join(work, 'state'),
+    '--web-dir', join(root, 'web/dist')], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, RUST_LOG: 'warn' } });
+  const line = await new Promise((res, rej) => {
+    createInterface({ input: child.stdout }).once('line', res);
+    child.once('exit', (c) => rej(new Error(`heterodyne serve exited with ${c}`)));
+  });
+  return { child, url: line.replace('listening on ', '').trim() };
+}
+
+const { child: node, url } = await startNode();
+const ctx = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'chromium-')), {
+  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', headless: true,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+  viewport: { width: 1280, height: 800 } });
+const errors = [];
+try {
+  const page = ctx.pages()[0] ?? await ctx.newPage();
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+
+  // (e) The page says whether it runs threaded and on how many cores.
+  await page.goto(url + '/');
+  await page.waitForSelector('#env');
+  const env = await page.evaluate(() => ({ isolated: self.crossOriginIsolated,
+    shown: document.querySelector('#env').dataset.isolated, cores: document.querySelector('#env').dataset.cores,
+    workers: document.querySelector('#env').dataset.workers, text: document.querySelector('#env').textContent }));
+  check('(e) the page is cross-origin isolated and reports it, its workers and cores',
+    env.isolated === true && env.shown === 'true' && env.workers !== undefined && Number(env.cores) >= 1, env.text);
+  await page.screenshot({ path: join(artifacts, 'e-loaded.png'), fullPage: true });
+
+  // A malformed file: a visible error, and the page keeps working.
+  const junk = join(work, 'notes.npz');
+  writeFileSync(junk, 'this is not an archive');
+  await page.setInputFiles('#data-file', junk);
+  await page.waitForFunction(() => document.querySelector('#error').textContent.length > 0);
+  const err = await page.textContent('#error');
+  check('a malformed file gives a visible error naming it', err.includes('notes.npz'), err);
+  await page.screenshot({ path: join(artifacts, 'malformed.png'), fullPage: true });
+
+  // (a) Upload the small fixture: one heatmap per angle.
+  await page.setInputFiles('#data-file', join(datasets, 'small.npz'));
+  await page.waitForSelector('#data-2 canvas');
+  const maps = await page.$$eval('.views canvas.c2', (cs) => cs.map((c) => [c.width, c.height]));
+  check('(a) small.npz gives three 100×100 heatmaps', maps.length === 3 && maps.every(([w, h]) => w === 100 && h === 100), JSON.stringify(maps));
+  check('the error is cleared once a good file loads', (await page.textContent('#error')) === '');
+  await page.screenshot({ path: join(artifacts, 'a-heatmaps.png'), fullPage: true });
+
+  // (b) A fit in the page from the fixture's config.
+  const yamlPath = join(work, 'small.yaml');
+  writeFileSync(yamlPath, smallYaml(join(datasets, 'small.npz')));
+  await page.setInputFiles('#config-file', yamlPath);
+  await page.waitForFunction(() => document.querySelector('#status').textContent.includes('imported'));
+  await page.click('#fit-here');
+  await page.waitForSelector('#estimates', { timeout: 300_000 });
+  const est = await page.$$eval('#estimates tbody tr', (rows) => rows.map((r) => ({ name: r.dataset.param,
+    value: Number(r.querySelector('.value').dataset.value), se: Number(r.querySelector('.std-error').dataset.value || NaN) })));
+  const status = await page.textContent('#status');
+  const browserMs = Number(/fitted in (\d+) ms/.exec(status)?.[1]);
+  let within = 0; const off = [];
+  for (const e of est) {
+    const t = truth.truth[e.name];
+    // f0 and f2 are individually unidentified (only f0·exp(−f1·f2) is): no standard error.
+    if (!Number.isFinite(e.se)) { within++; continue; }
+    if (Math.abs(e.value - t) <= 3 * e.se) within++; else off.push(`${e.name}=${e.value} (truth ${t}, se ${e.se})`);
+  }
+  check('(b) every fitted value lies within 3 standard errors of the truth', est.length === 14 && within === 14, off.join('; ') || `${within}/14`);
+  await page.screenshot({ path: join(artifacts, 'b-local-fit.png'), fullPage: true });
+  // What the README shows: the results at the 1280×800 the page is made for.
+  await page.$eval('.results', (el) => el.scrollIntoView());
+  await page.screenshot({ path: join(artifacts, 'readme.png') });
+
+  // The same fit by the native CLI, one thread: same numbers, and the time ratio.
+  const t0 = performance.now();
+  const cli = spawnSync(bin, ['fit', '--config', yamlPath, '--output-dir', join(work, 'cli'), '--threads', '1', '--quiet', '--no-plots'], { encoding: 'utf8' });
+  const nativeMs = performance.now() - t0;
+  const result = JSON.parse(readFileSync(join(work, 'cli/result.json'), 'utf8'));
+  const worst = Math.max(...est.map((e) => Math.abs(e.value - result.parameters[e.name].value) / Math.max(1e-12, Math.abs(result.parameters[e.name].value))));
+  check('the page and the CLI agree', cli.status === 0 && worst < 1e-6, `largest relative difference ${worst.toExponential(2)}`);
+  console.log(`time: browser fit ${browserMs} ms, native CLI (1 thread, whole process) ${nativeMs.toFixed(0)} ms, ratio ${(browserMs / nativeMs).toFixed(2)}`);
+  check('no errors in the page console', errors.length === 0, errors.join(' | '));
+} catch (e) {
+  check('the run finished', false, String(e?.stack ?? e));
+} finally {
+  await ctx.close();
+  node.kill();
+}
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed === 0 ? 0 : 1);

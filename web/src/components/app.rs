@@ -1,0 +1,293 @@
+//! The app shell: data in, the form (analyzer settings, parameters, YAML import/export),
+//! heatmaps, a fit in the page, and the results.
+
+use heterodyne_core::data::prepare::Prepared;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+use super::heatmap::{Heatmap, limits};
+use super::params::ParamTable;
+use crate::config_text::{self, Analyzer, Row};
+use crate::data::{self, Loaded, MAX_FRAMES_HERE};
+use crate::fit::{self, Outcome};
+
+/// Bytes of the first file of a file input or drop.
+async fn file_bytes(file: web_sys::File) -> Result<(String, Vec<u8>), String> {
+    let name = file.name();
+    let buffer = JsFuture::from(file.array_buffer())
+        .await
+        .map_err(|_| format!("{name}: the browser could not read the file"))?;
+    Ok((name, js_sys::Uint8Array::new(&buffer).to_vec()))
+}
+
+fn first_file(ev: &leptos::ev::Event) -> Option<web_sys::File> {
+    let input: web_sys::HtmlInputElement = ev.target()?.dyn_into().ok()?;
+    input.files()?.get(0)
+}
+
+/// Milliseconds since the page started (the browser's clock; core has none).
+fn now_ms() -> f64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map_or(0.0, |p| p.now())
+}
+
+/// Whether the page may use threads, and how many cores the browser reports.
+fn environment() -> (bool, u32) {
+    let isolated = js_sys::Reflect::get(&js_sys::global(), &"crossOriginIsolated".into())
+        .ok()
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
+    let cores = web_sys::window().map_or(1, |w| w.navigator().hardware_concurrency() as u32);
+    (isolated, cores)
+}
+
+/// The config of the form, read by the CLI's reader.
+fn config_of(a: &Analyzer, rows: &[Row]) -> Result<heterodyne_core::config::Config, String> {
+    config_text::from_yaml(&config_text::to_yaml(a, rows)).map(|(c, _, _)| c)
+}
+
+/// The page.
+#[component]
+pub fn App() -> impl IntoView {
+    let loaded = RwSignal::new(None::<Loaded>);
+    let analyzer = RwSignal::new(Analyzer {
+        dt: 1.0,
+        q: 0.005,
+        start_frame: 1,
+        end_frame: 1,
+    });
+    let rows = RwSignal::new(config_text::default_rows());
+    let status = RwSignal::new(String::from(
+        "Drop a two-time file (.npz, .npy) or choose one.",
+    ));
+    let error = RwSignal::new(None::<String>);
+    let outcome = RwSignal::new(None::<(Outcome, Prepared)>);
+    let busy = RwSignal::new(false);
+    let (isolated, cores) = environment();
+
+    let open_data = move |name: String, bytes: Vec<u8>| match data::read(&name, bytes) {
+        Ok(l) => {
+            let n = l.raw.n;
+            analyzer.update(|a| {
+                a.dt = l.dt.unwrap_or(a.dt);
+                a.q = l.raw.q.iter().flatten().next().copied().unwrap_or(a.q);
+                a.start_frame = 1;
+                a.end_frame = n;
+            });
+            status.set(format!(
+                "{}: {} matrices of {n}×{n} frames ({} layout)",
+                l.name,
+                l.raw.len(),
+                l.raw.layout
+            ));
+            error.set(None);
+            outcome.set(None);
+            loaded.set(Some(l));
+        }
+        Err(e) => error.set(Some(e)),
+    };
+    let on_data = move |ev: leptos::ev::Event| {
+        if let Some(file) = first_file(&ev) {
+            spawn_local(async move {
+                match file_bytes(file).await {
+                    Ok((name, bytes)) => open_data(name, bytes),
+                    Err(e) => error.set(Some(e)),
+                }
+            });
+        }
+    };
+    let on_drop = move |ev: web_sys::DragEvent| {
+        ev.prevent_default();
+        let file = ev
+            .data_transfer()
+            .and_then(|d| d.files())
+            .and_then(|f| f.get(0));
+        if let Some(file) = file {
+            spawn_local(async move {
+                match file_bytes(file).await {
+                    Ok((name, bytes)) => open_data(name, bytes),
+                    Err(e) => error.set(Some(e)),
+                }
+            });
+        }
+    };
+    let on_config = move |ev: leptos::ev::Event| {
+        if let Some(file) = first_file(&ev) {
+            spawn_local(async move {
+                let text = match file_bytes(file).await {
+                    Ok((_, b)) => String::from_utf8_lossy(&b).to_string(),
+                    Err(e) => return error.set(Some(e)),
+                };
+                match config_text::from_yaml(&text) {
+                    Ok((_, a, r)) => {
+                        analyzer.set(a);
+                        rows.set(r);
+                        error.set(None);
+                        status.set("config imported".into());
+                    }
+                    Err(e) => error.set(Some(e)),
+                }
+            });
+        }
+    };
+    // The data the form selects (frames, q, angles, diagonal correction).
+    let selected = Memo::new(move |_| {
+        let l = loaded.get()?;
+        let config = config_of(&analyzer.get(), &rows.get()).ok()?;
+        data::select(&l, &config).ok()
+    });
+    let fit_here = move |_| {
+        let Some(l) = loaded.get_untracked() else {
+            return error.set(Some("load a data file first".into()));
+        };
+        let config = match config_of(&analyzer.get_untracked(), &rows.get_untracked()) {
+            Ok(c) => c,
+            Err(e) => return error.set(Some(e)),
+        };
+        let data = match data::select(&l, &config) {
+            Ok(d) => d,
+            Err(e) => return error.set(Some(e)),
+        };
+        if data.n > MAX_FRAMES_HERE {
+            return error.set(Some(format!(
+                "this dataset has {} frames; fit it on a node or trim to ≤ {MAX_FRAMES_HERE}",
+                data.n
+            )));
+        }
+        busy.set(true);
+        error.set(None);
+        status.set("fitting in the page …".into());
+        spawn_local(async move {
+            // Let the status paint before the fit holds the thread.
+            let tick = js_sys::Promise::new(&mut |resolve, _| {
+                if let Some(w) = web_sys::window() {
+                    let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 30);
+                }
+            });
+            let _ = JsFuture::from(tick).await;
+            let t0 = now_ms();
+            let result = fit::run(&config, &data);
+            let ms = now_ms() - t0;
+            busy.set(false);
+            match result {
+                Ok(o) => {
+                    status.set(format!(
+                        "fitted in {:.0} ms: χ² = {:.6e}, {} iterations, {}",
+                        ms,
+                        o.chi2.0,
+                        o.iterations,
+                        if o.converged {
+                            "converged"
+                        } else {
+                            "not converged"
+                        }
+                    ));
+                    outcome.set(Some((o, data)));
+                }
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    };
+    let export_href = move || {
+        let yaml = config_text::to_yaml(&analyzer.get(), &rows.get());
+        format!(
+            "data:text/yaml;charset=utf-8,{}",
+            js_sys::encode_uri_component(&yaml)
+        )
+    };
+    let number = move |get: fn(&Analyzer) -> f64, set: fn(&mut Analyzer, f64), id: &'static str| {
+        view! {
+            <input type="number" step="any" id=id
+                prop:value=move || analyzer.with(|a| get(a).to_string())
+                on:change=move |ev| {
+                    if let Ok(v) = event_target_value(&ev).trim().parse::<f64>() {
+                        analyzer.update(|a| set(a, v));
+                    }
+                }/>
+        }
+    };
+
+    view! {
+        <header>
+            <h1>"Heterodyne XPCS"</h1>
+            // This build computes on the page's own thread; the threaded build (workers
+            // through wasm-bindgen-rayon) needs the cross-origin isolation reported here.
+            <p id="env" data-isolated=isolated.to_string() data-cores=cores.to_string() data-workers="0">
+                {format!(
+                    "single-threaded build (0 workers) · page {} cross-origin isolated · {cores} cores",
+                    if isolated { "is" } else { "is not" }
+                )}
+            </p>
+        </header>
+        <main>
+            <section class="input" on:dragover=|ev: web_sys::DragEvent| ev.prevent_default() on:drop=on_drop>
+                <h2>"Data"</h2>
+                <label>"Two-time file " <input type="file" id="data-file" accept=".npz,.npy,.h5,.hdf5,.hdf" on:change=on_data/></label>
+                <label>" Config (YAML) " <input type="file" id="config-file" accept=".yaml,.yml" on:change=on_config/></label>
+                <a id="export-config" download="config.yaml" href=export_href>"Export config"</a>
+                <p id="status" role="status">{move || status.get()}</p>
+                <p id="error" role="alert" class="error">{move || error.get().unwrap_or_default()}</p>
+            </section>
+            <section class="form">
+                <h2>"Settings"</h2>
+                <label>"dt (s) " {number(|a| a.dt, |a, v| a.dt = v, "dt")}</label>
+                <label>" q (1/Å) " {number(|a| a.q, |a, v| a.q = v, "q")}</label>
+                <label>" frames " {number(|a| a.start_frame as f64, |a, v| a.start_frame = v.max(1.0) as usize, "start-frame")}
+                    " – " {number(|a| a.end_frame as f64, |a, v| a.end_frame = v.max(1.0) as usize, "end-frame")}</label>
+                <ParamTable rows=rows/>
+                <button id="fit-here" on:click=fit_here disabled=move || busy.get() || loaded.with(Option::is_none)>"Fit here"</button>
+            </section>
+            <section class="views">
+                <h2>"C2"</h2>
+                {move || selected.get().map(|d| {
+                    let nn = d.n * d.n;
+                    d.phi.iter().enumerate().map(|(a, phi)| {
+                        let m = d.c2[a * nn..(a + 1) * nn].to_vec();
+                        let (lo, hi) = limits(&m, d.n);
+                        view! { <Heatmap title=format!("data, φ = {phi}°") matrix=m n=d.n lo=lo hi=hi id=format!("data-{a}")/> }
+                    }).collect_view()
+                })}
+            </section>
+            <section class="results">
+                {move || outcome.get().map(|(o, d)| {
+                    let nn = d.n * d.n;
+                    view! {
+                        <h2>"Fit"</h2>
+                        <table id="estimates">
+                            <caption>"NLSQ estimates"</caption>
+                            <thead><tr><th scope="col">"parameter"</th><th scope="col">"value"</th><th scope="col">"std error"</th></tr></thead>
+                            <tbody>
+                                {o.estimates.iter().map(|e| view! {
+                                    <tr data-param=e.name>
+                                        <th scope="row">{e.name}</th>
+                                        <td class="value" data-value=e.value.to_string()>{format!("{:.6}", e.value)}</td>
+                                        <td class="std-error" data-value=e.std_error.map_or(String::new(), |s| s.to_string())>
+                                            {e.std_error.map_or("—".to_string(), |s| format!("{s:.3e}"))}</td>
+                                    </tr>
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                        {d.phi.iter().enumerate().map(|(a, phi)| {
+                            let data_m = d.c2[a * nn..(a + 1) * nn].to_vec();
+                            let fit_m = o.c2_fit[a * nn..(a + 1) * nn].to_vec();
+                            let resid: Vec<f64> = data_m.iter().zip(&fit_m).map(|(x, y)| x - y).collect();
+                            let (lo, hi) = limits(&data_m, d.n);
+                            let (rlo, rhi) = limits(&resid, d.n);
+                            let r = rlo.abs().max(rhi.abs());
+                            view! {
+                                <div class="triple">
+                                    <Heatmap title=format!("data, φ = {phi}°") matrix=data_m n=d.n lo=lo hi=hi id=format!("fit-data-{a}")/>
+                                    <Heatmap title=format!("fit, φ = {phi}°") matrix=fit_m n=d.n lo=lo hi=hi id=format!("fit-model-{a}")/>
+                                    <Heatmap title=format!("residual, φ = {phi}°") matrix=resid n=d.n lo=-r hi=r id=format!("fit-resid-{a}")/>
+                                </div>
+                            }
+                        }).collect_view()}
+                    }
+                })}
+            </section>
+        </main>
+    }
+}

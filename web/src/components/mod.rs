@@ -1,0 +1,6 @@
+//! The page, one component per file: the app shell and its state ([`app`]), C2 heatmaps
+//! ([`heatmap`]) and the parameter table ([`params`]).
+
+pub mod app;
+pub mod heatmap;
+pub mod params;

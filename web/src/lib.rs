@@ -1,0 +1,18 @@
+//! Heterodyne XPCS in the browser: drop a two-time file, look at the C2 matrices, fit
+//! them here with the same `heterodyne-core` as the CLI (compiled to wasm32), or send the
+//! job to a node. The page mounts from JavaScript (`mount()`), never from a wasm start
+//! function, so that worker threads can instantiate the module without a second UI.
+
+pub mod components;
+pub mod config_text;
+pub mod data;
+pub mod fit;
+
+use wasm_bindgen::prelude::wasm_bindgen;
+
+/// Mounts the app into `<body>`.
+#[wasm_bindgen]
+pub fn mount() {
+    console_error_panic_hook::set_once();
+    leptos::mount::mount_to_body(components::app::App);
+}
