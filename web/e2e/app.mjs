@@ -11,6 +11,7 @@ import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, existsSync } from 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { createServer } from 'node:net';
 
 const root = resolve(new URL('../..', import.meta.url).pathname);
 const bin = process.env.HETERODYNE_BIN ?? join(root, 'target/release/heterodyne');
@@ -79,6 +80,15 @@ try {
   check('a malformed file gives a visible error naming it', err.includes('notes.npz'), err);
   await page.screenshot({ path: join(artifacts, 'malformed.png'), fullPage: true });
 
+  // (a) The same data as HDF5 (APS-U layout), read in the page.
+  await page.setInputFiles('#data-file', join(datasets, 'small_aps_u.h5'));
+  await page.waitForFunction(() => document.querySelector('#status').textContent.includes('small_aps_u.h5'));
+  await page.waitForSelector('#data-0 canvas');
+  const h5maps = await page.$$eval('.views canvas.c2', (cs) => cs.map((c) => [c.width, c.height]));
+  const h5status = await page.textContent('#status');
+  check('(a) small_aps_u.h5 gives 100×100 heatmaps', h5maps.length >= 1 && h5maps.every(([w, h]) => w === 100 && h === 100) && h5status.includes('aps-u'), `${h5status} ${JSON.stringify(h5maps)}`);
+  await page.screenshot({ path: join(artifacts, 'a-heatmaps-hdf5.png'), fullPage: true });
+
   // (a) Upload the small fixture: one heatmap per angle.
   await page.setInputFiles('#data-file', join(datasets, 'small.npz'));
   await page.waitForSelector('#data-2 canvas');
@@ -118,8 +128,51 @@ try {
   const result = JSON.parse(readFileSync(join(work, 'cli/result.json'), 'utf8'));
   const worst = Math.max(...est.map((e) => Math.abs(e.value - result.parameters[e.name].value) / Math.max(1e-12, Math.abs(result.parameters[e.name].value))));
   check('the page and the CLI agree', cli.status === 0 && worst < 1e-6, `largest relative difference ${worst.toExponential(2)}`);
-  console.log(`time: browser fit ${browserMs} ms, native CLI (1 thread, whole process) ${nativeMs.toFixed(0)} ms, ratio ${(browserMs / nativeMs).toFixed(2)}`);
-  check('no errors in the page console', errors.length === 0, errors.join(' | '));
+  const nativeFitMs = 1000 * result.timings.fit_seconds;
+  console.log(`time: browser fit ${browserMs} ms; native CLI on 1 thread: fit ${nativeFitMs.toFixed(0)} ms (whole process ${nativeMs.toFixed(0)} ms); ratio browser/native fit ${(browserMs / nativeFitMs).toFixed(2)} (target ≤ 3)`);
+
+  // (c) The same fit on the node: the CLI's numbers, bit for bit.
+  await page.click('#fit-node');
+  await page.waitForFunction(() => /fitted on the node|cannot reach/.test(document.querySelector('#status').textContent + document.querySelector('#error').textContent), null, { timeout: 300_000 });
+  const remote = await page.$$eval('#estimates tbody tr', (rows) => rows.map((r) => ({ name: r.dataset.param,
+    value: Number(r.querySelector('.value').dataset.value) })));
+  const diffs = remote.map((e) => `${e.name}: ${e.value} vs ${result.parameters[e.name].value}`).filter((d, i) => remote[i].value !== result.parameters[remote[i].name].value);
+  const same = remote.length === 14 && diffs.length === 0;
+  check('(c) the fit on the node gives the CLI\'s numbers exactly', same, diffs.join('; ') || await page.textContent('#status'));
+  await page.screenshot({ path: join(artifacts, 'c-remote-fit.png'), fullPage: true });
+
+  // (d) A share link, opened in a fresh browser (no cookies, no state).
+  await page.click('#share');
+  await page.waitForSelector('#share-link', { timeout: 60_000 });
+  const link = new URL(await page.getAttribute('#share-link', 'href'), url).href;
+  const fresh = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'chromium-')), {
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-dev-shm-usage'], viewport: { width: 1280, height: 800 } });
+  try {
+    const other = fresh.pages()[0] ?? await fresh.newPage();
+    const response = await other.goto(link);
+    const text = await other.textContent('body');
+    const shown = Object.keys(truth.truth).every((n) => text.includes(n));
+    check('(d) the share link opens read-only in a fresh browser', response.status() === 200 && text.includes('Read-only') && shown && (await other.$('form')) === null, link);
+    await other.screenshot({ path: join(artifacts, 'd-shared.png'), fullPage: true });
+  } finally {
+    await fresh.close();
+  }
+
+  // A node that is down: a visible error, not a spinner forever; the page keeps working.
+  const closed = await new Promise((res) => { const srv = createServer(); srv.listen(0, '127.0.0.1', () => { const p = srv.address().port; srv.close(() => res(p)); }); });
+  const downUrl = `http://127.0.0.1:${closed}`;
+  await page.fill('#node-url', downUrl);
+  await page.dispatchEvent('#node-url', 'change');
+  const t1 = Date.now();
+  await page.click('#fit-node');
+  await page.waitForFunction(() => document.querySelector('#error').textContent.includes('cannot reach the node'), null, { timeout: 30_000 });
+  const downMs = Date.now() - t1;
+  const usable = await page.isEnabled('#fit-here');
+  check('a node that is down gives a visible error and the page stays usable', usable && (await page.$('#progress')) === null, `${await page.textContent('#error')} (${downMs} ms)`);
+  await page.screenshot({ path: join(artifacts, 'node-down.png'), fullPage: true });
+
+  check('no errors in the page console', errors.filter((e) => !e.includes('ERR_CONNECTION_REFUSED')).length === 0, errors.join(' | '));
 } catch (e) {
   check('the run finished', false, String(e?.stack ?? e));
 } finally {

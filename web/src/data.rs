@@ -1,13 +1,43 @@
-//! A dropped file's bytes to the matrices a fit sees: format by magic bytes, NPZ/NPY
-//! through the same parser as the CLI (`heterodyne_core::data::npz`), then the same
-//! selection and diagonal correction (`heterodyne_core::data::prepare`).
+//! A dropped file's bytes to the matrices a fit sees: format by magic bytes; NPZ/NPY
+//! through the same parser as the CLI (`heterodyne_core::data::npz`); HDF5 through
+//! hdf5-pure and the CLI's layout detection (`heterodyne_core::data::hdf5`); then the
+//! same selection and diagonal correction (`heterodyne_core::data::prepare`).
 
 use std::io::Cursor;
 
 use heterodyne_core::config::Config;
+use heterodyne_core::data::hdf5::{Hdf5Tree, read_stack};
 use heterodyne_core::data::npz::{Npz, read_npy_stack};
 use heterodyne_core::data::prepare::{Prepared, prepare};
 use heterodyne_core::data::stack::RawStack;
+
+/// An HDF5 file read in the page by hdf5-pure (pure Rust, so it compiles to wasm; the
+/// layouts are detected by the same code as the CLI's).
+struct PureTree(hdf5_pure::File);
+
+impl Hdf5Tree for PureTree {
+    fn exists(&self, path: &str) -> bool {
+        self.0.dataset(path).is_ok() || self.0.group(path).is_ok()
+    }
+
+    fn members(&self, group: &str) -> Result<Vec<String>, String> {
+        let g = if group.is_empty() {
+            self.0.root()
+        } else {
+            self.0.group(group).map_err(|e| e.to_string())?
+        };
+        let mut names = g.groups().map_err(|e| e.to_string())?;
+        names.extend(g.datasets().map_err(|e| e.to_string())?);
+        Ok(names)
+    }
+
+    fn read_f64(&self, path: &str) -> Result<(Vec<usize>, Vec<f64>), String> {
+        let ds = self.0.dataset(path).map_err(|e| e.to_string())?;
+        let shape = ds.shape().map_err(|e| e.to_string())?;
+        let values = ds.read_f64().map_err(|e| e.to_string())?;
+        Ok((shape.into_iter().map(|d| d as usize).collect(), values))
+    }
+}
 
 /// Largest matrix side fitted in the browser; larger files go to a node.
 pub const MAX_FRAMES_HERE: usize = 400;
@@ -42,10 +72,11 @@ pub fn read(name: &str, bytes: Vec<u8>) -> Result<Loaded, String> {
             None,
         )
     } else if head.starts_with(b"\x89HDF\r\n\x1a\n") {
-        return Err(at(
-            "HDF5 files are not read in the browser yet: convert to .npz, or send the file to a node"
-                .to_string(),
-        ));
+        let file = hdf5_pure::File::from_bytes(bytes.clone())
+            .map_err(|e| at(format!("not a readable HDF5 file: {e}")))?;
+        let raw = read_stack(&PureTree(file)).map_err(|e| at(e.to_string()))?;
+        let dt = raw.frame_time;
+        (raw, dt)
     } else {
         return Err(at(format!(
             "not a two-time file: expected NPZ, NPY or HDF5 (first bytes {head:02x?})"
@@ -63,4 +94,48 @@ pub fn read(name: &str, bytes: Vec<u8>) -> Result<Loaded, String> {
 pub fn select(loaded: &Loaded, config: &Config) -> Result<Prepared, String> {
     prepare(&loaded.raw, &config.analyzer, &config.fit, None)
         .map_err(|e| format!("{}: {e}", loaded.name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every HDF5 layout of the small fixture gives the NPZ's matrices, read by the page's
+    /// pure-Rust HDF5 reader.
+    #[test]
+    fn the_page_reads_every_small_layout_like_the_npz() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/datasets");
+        let read_file =
+            |name: &str| read(name, std::fs::read(dir.join(name)).expect("fixture")).expect("read");
+        let (config, _, _) = crate::config_text::from_yaml(&crate::config_text::to_yaml(
+            &crate::config_text::Analyzer {
+                dt: 0.5,
+                q: 0.0054,
+                start_frame: 1,
+                end_frame: 100,
+            },
+            &crate::config_text::default_rows(),
+        ))
+        .expect("config");
+        let npz = select(&read_file("small.npz"), &config).expect("select");
+        for name in [
+            "small_flat.h5",
+            "small_exchange.h5",
+            "small_aps_old.h5",
+            "small_aps_u.h5",
+        ] {
+            let h5 = select(&read_file(name), &config).expect(name);
+            assert_eq!((h5.n, &h5.phi), (npz.n, &npz.phi), "{name}");
+            let worst = h5
+                .c2
+                .iter()
+                .zip(&npz.c2)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max);
+            // The APS layouts store float32 matrices.
+            assert!(worst < 1e-6, "{name}: max |Δc2| = {worst}");
+        }
+        let junk = read("junk.h5", b"\x89HDF\r\n\x1a\nnot really".to_vec()).expect_err("junk");
+        assert!(junk.contains("junk.h5"), "{junk}");
+    }
 }

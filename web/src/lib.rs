@@ -7,6 +7,7 @@ pub mod components;
 pub mod config_text;
 pub mod data;
 pub mod fit;
+pub mod remote;
 
 use wasm_bindgen::prelude::wasm_bindgen;
 

@@ -5,6 +5,7 @@
 
 pub mod angles;
 pub mod diagonal;
+pub mod hdf5;
 pub mod npz;
 pub mod prepare;
 pub mod quantile;

@@ -12,6 +12,7 @@ use super::params::ParamTable;
 use crate::config_text::{self, Analyzer, Row};
 use crate::data::{self, Loaded, MAX_FRAMES_HERE};
 use crate::fit::{self, Outcome};
+use crate::remote;
 
 /// Bytes of the first file of a file input or drop.
 async fn file_bytes(file: web_sys::File) -> Result<(String, Vec<u8>), String> {
@@ -66,6 +67,10 @@ pub fn App() -> impl IntoView {
     let error = RwSignal::new(None::<String>);
     let outcome = RwSignal::new(None::<(Outcome, Prepared)>);
     let busy = RwSignal::new(false);
+    let node_url = RwSignal::new(String::new());
+    let progress = RwSignal::new(None::<f64>);
+    let remote_job = RwSignal::new(None::<String>);
+    let share_link = RwSignal::new(None::<String>);
     let (isolated, cores) = environment();
 
     let open_data = move |name: String, bytes: Vec<u8>| match data::read(&name, bytes) {
@@ -174,6 +179,8 @@ pub fn App() -> impl IntoView {
             busy.set(false);
             match result {
                 Ok(o) => {
+                    remote_job.set(None);
+                    share_link.set(None);
                     status.set(format!(
                         "fitted in {:.0} ms: χ² = {:.6e}, {} iterations, {}",
                         ms,
@@ -189,6 +196,74 @@ pub fn App() -> impl IntoView {
                 }
                 Err(e) => error.set(Some(e)),
             }
+        });
+    };
+    // Submits the loaded file with the form's config and follows the job to its result.
+    let run_remote = move || async move {
+        let l = loaded.get_untracked().ok_or("load a data file first")?;
+        let yaml = config_text::to_yaml(&analyzer.get_untracked(), &rows.get_untracked());
+        let base = node_url.get_untracked();
+        status.set("sending the job to the node …".into());
+        progress.set(Some(0.0));
+        let id = remote::submit(&base, &yaml, &l.name, &l.bytes).await?;
+        let end = remote::follow(&base, &id, move |p, phase| {
+            progress.set(Some(p));
+            status.set(format!("on the node: {phase} {:.0} %", 100.0 * p));
+        })
+        .await?;
+        if end["state"] != "done" {
+            return Err(format!(
+                "the node's job {id} ended {}: {}",
+                end["state"].as_str().unwrap_or("?"),
+                end["error"].as_str().unwrap_or("")
+            ));
+        }
+        let (o, d) = remote::result(&base, &id).await?;
+        status.set(format!(
+            "fitted on the node (job {id}): χ² = {:.6e}, {} iterations, {}",
+            o.chi2.0,
+            o.iterations,
+            if o.converged {
+                "converged"
+            } else {
+                "not converged"
+            }
+        ));
+        outcome.set(Some((o, d)));
+        remote_job.set(Some(id.clone()));
+        Ok::<String, String>(id)
+    };
+    let fit_node = move |_| {
+        busy.set(true);
+        error.set(None);
+        share_link.set(None);
+        spawn_local(async move {
+            if let Err(e) = run_remote().await {
+                error.set(Some(e));
+            }
+            progress.set(None);
+            busy.set(false);
+        });
+    };
+    // A node result is shared as it is; a result of this page is run on the node first.
+    let share = move |_| {
+        busy.set(true);
+        error.set(None);
+        spawn_local(async move {
+            let id = match remote_job.get_untracked() {
+                Some(id) => Ok(id),
+                None => run_remote().await,
+            };
+            let link = match id {
+                Ok(id) => remote::share(&node_url.get_untracked(), &id).await,
+                Err(e) => Err(e),
+            };
+            match link {
+                Ok(link) => share_link.set(Some(link)),
+                Err(e) => error.set(Some(e)),
+            }
+            progress.set(None);
+            busy.set(false);
         });
     };
     let export_href = move || {
@@ -238,7 +313,16 @@ pub fn App() -> impl IntoView {
                 <label>" frames " {number(|a| a.start_frame as f64, |a, v| a.start_frame = v.max(1.0) as usize, "start-frame")}
                     " – " {number(|a| a.end_frame as f64, |a, v| a.end_frame = v.max(1.0) as usize, "end-frame")}</label>
                 <ParamTable rows=rows/>
-                <button id="fit-here" on:click=fit_here disabled=move || busy.get() || loaded.with(Option::is_none)>"Fit here"</button>
+                <div class="run">
+                    <button id="fit-here" on:click=fit_here disabled=move || busy.get() || loaded.with(Option::is_none)>"Fit here"</button>
+                    <button id="fit-node" on:click=fit_node disabled=move || busy.get() || loaded.with(Option::is_none)>"Fit on node"</button>
+                    <label>" node " <input type="url" id="node-url" placeholder="this page's node"
+                        prop:value=move || node_url.get()
+                        on:change=move |ev| node_url.set(event_target_value(&ev).trim().to_string())/></label>
+                    <button id="share" on:click=share disabled=move || busy.get() || outcome.with(Option::is_none)>"Share"</button>
+                    {move || progress.get().map(|p| view! { <progress id="progress" max="1" value=p.to_string()></progress> })}
+                    {move || share_link.get().map(|l| view! { <a id="share-link" href=l.clone()>{l.clone()}</a> })}
+                </div>
             </section>
             <section class="views">
                 <h2>"C2"</h2>

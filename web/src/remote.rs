@@ -1,0 +1,171 @@
+//! Jobs on a node: submit the loaded file with the form's config, follow the job over
+//! Server-Sent Events, fetch `result.json` and `fit.npz`, and create a share link. The
+//! node is this page's own origin unless a node URL is given.
+
+use std::io::Cursor;
+
+use futures::StreamExt;
+use gloo_net::eventsource::futures::EventSource;
+use gloo_net::http::Request;
+use heterodyne_core::data::npz::Npz;
+use heterodyne_core::data::prepare::Prepared;
+use heterodyne_core::model::params::PHYSICS;
+use serde_json::Value;
+
+use crate::fit::{Estimate, Outcome};
+
+/// `base` + `path`, `base` without a trailing slash (empty: this origin).
+fn url(base: &str, path: &str) -> String {
+    format!("{}{path}", base.trim_end_matches('/'))
+}
+
+fn unreachable(base: &str, e: impl std::fmt::Display) -> String {
+    let at = if base.is_empty() {
+        "this page's node"
+    } else {
+        base
+    };
+    format!("cannot reach the node at {at}: {e}")
+}
+
+/// The error text of a refused request.
+async fn refusal(response: gloo_net::http::Response) -> String {
+    let status = response.status();
+    match response.json::<Value>().await {
+        Ok(v) => format!(
+            "the node answered {status}: {}",
+            v["error"].as_str().unwrap_or("(no reason given)")
+        ),
+        Err(_) => format!("the node answered {status}"),
+    }
+}
+
+/// Submits `bytes` (file `name`) with `yaml`; returns the job id.
+pub async fn submit(base: &str, yaml: &str, name: &str, bytes: &[u8]) -> Result<String, String> {
+    let form =
+        web_sys::FormData::new().map_err(|_| "the browser cannot build a form".to_string())?;
+    let _ = form.append_with_str("config", yaml);
+    let _ = form.append_with_str("method", "nlsq");
+    let array = js_sys::Uint8Array::from(bytes);
+    let parts = js_sys::Array::of1(&array);
+    let blob = web_sys::Blob::new_with_u8_array_sequence(&parts)
+        .map_err(|_| "the browser cannot wrap the file".to_string())?;
+    let _ = form.append_with_blob_and_filename("data", &blob, name);
+    let response = Request::post(&url(base, "/api/jobs"))
+        .body(form)
+        .map_err(|e| e.to_string())?
+        .send()
+        .await
+        .map_err(|e| unreachable(base, e))?;
+    if response.status() != 202 {
+        return Err(refusal(response).await);
+    }
+    let v: Value = response.json().await.map_err(|e| e.to_string())?;
+    v["id"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| "the node answered without a job id".to_string())
+}
+
+/// Follows job `id` until it ends, calling `progress(fraction, phase)`; returns the final
+/// job view.
+pub async fn follow(base: &str, id: &str, progress: impl Fn(f64, String)) -> Result<Value, String> {
+    let mut source = EventSource::new(&url(base, &format!("/api/jobs/{id}/events")))
+        .map_err(|e| unreachable(base, format!("{e:?}")))?;
+    let updates = source.subscribe("progress").map_err(|e| e.to_string())?;
+    let ends = source.subscribe("end").map_err(|e| e.to_string())?;
+    let mut events = futures::stream::select(updates, ends);
+    while let Some(event) = events.next().await {
+        let (kind, message) = event.map_err(|e| unreachable(base, e))?;
+        let view: Value = message
+            .data()
+            .as_string()
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or(Value::Null);
+        if kind == "end" {
+            source.close();
+            return Ok(view);
+        }
+        progress(
+            view["progress"].as_f64().unwrap_or(0.0),
+            view["phase"].as_str().unwrap_or("queued").to_string(),
+        );
+    }
+    Err(unreachable(base, "the event stream closed"))
+}
+
+/// The result of a finished job, as the page shows a local fit.
+pub async fn result(base: &str, id: &str) -> Result<(Outcome, Prepared), String> {
+    let get = |path: String| async move {
+        let r = Request::get(&url(base, &path))
+            .send()
+            .await
+            .map_err(|e| unreachable(base, e))?;
+        if !r.ok() {
+            return Err(refusal(r).await);
+        }
+        Ok(r)
+    };
+    let result: Value = get(format!("/api/jobs/{id}/result"))
+        .await?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    let npz = get(format!("/api/jobs/{id}/fit.npz"))
+        .await?
+        .binary()
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut z = Npz::new(Cursor::new(npz.as_slice())).map_err(|e| format!("fit.npz: {e}"))?;
+    let mut array = |name: &str| {
+        z.array(name)
+            .map_err(|e| format!("fit.npz: {e}"))?
+            .ok_or_else(|| format!("fit.npz: no {name}"))
+    };
+    let (shape, c2_exp) = array("c2_exp")?;
+    let (_, c2_fit) = array("c2_fit")?;
+    let (_, phi) = array("phi")?;
+    let n = shape.last().copied().unwrap_or(0);
+    let estimates = PHYSICS
+        .iter()
+        .map(|p| Estimate {
+            name: p.name,
+            value: result["parameters"][p.name]["value"]
+                .as_f64()
+                .unwrap_or(f64::NAN),
+            std_error: result["parameters"][p.name]["std_error"].as_f64(),
+        })
+        .collect();
+    Ok((
+        Outcome {
+            estimates,
+            c2_fit,
+            chi2: (
+                result["chi2"].as_f64().unwrap_or(f64::NAN),
+                result["reduced_chi2"].as_f64().unwrap_or(f64::NAN),
+            ),
+            iterations: result["iterations"].as_u64().unwrap_or(0) as usize,
+            converged: result["converged"].as_bool().unwrap_or(false),
+        },
+        Prepared {
+            c2: c2_exp,
+            n,
+            phi,
+            notes: Vec::new(),
+        },
+    ))
+}
+
+/// A share link for job `id` (absolute when the node is another origin).
+pub async fn share(base: &str, id: &str) -> Result<String, String> {
+    let r = Request::post(&url(base, &format!("/api/jobs/{id}/share")))
+        .send()
+        .await
+        .map_err(|e| unreachable(base, e))?;
+    if r.status() != 201 {
+        return Err(refusal(r).await);
+    }
+    let v: Value = r.json().await.map_err(|e| e.to_string())?;
+    let path = v["url"].as_str().unwrap_or_default();
+    Ok(url(base, path))
+}
