@@ -30,6 +30,9 @@ for c in clippy rustfmt; do
     grep -q "^$c" <<<"$installed_components" || rustup component add "$c"
 done
 
+# The threaded browser build: a pinned nightly with the standard library's source (build-std).
+rustup toolchain list | grep -q '^nightly-2026-05-20' ||
+    rustup toolchain install nightly-2026-05-20 --profile minimal -c rust-src -t wasm32-unknown-unknown
 # wasm-bindgen-cli must match the wasm-bindgen version in Cargo.lock exactly.
 wb=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/"/,"",$3); print $3}' Cargo.lock)
 if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $wb" ]; then

@@ -56,10 +56,12 @@ pub fn run(config: &Config, data: &Prepared) -> Result<Outcome, String> {
         seed: o.seed,
         multistart_width: 1.0,
     };
+    // Threaded build: rayon's pool of web workers; the results do not depend on it.
+    let par = Par::threads(crate::workers());
     let report: NlsqReport =
-        nlsq::fit(&problem, &settings, Par::Seq, &Silent).map_err(|e| e.to_string())?;
+        nlsq::fit(&problem, &settings, par, &Silent).map_err(|e| e.to_string())?;
     let c2_fit = model
-        .c2(&report.physics, &report.scaling, Par::Seq)
+        .c2(&report.physics, &report.scaling, par)
         .map_err(|e| e.to_string())?;
     let values = report.physics.to_array();
     Ok(Outcome {

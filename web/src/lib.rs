@@ -11,6 +11,18 @@ pub mod remote;
 
 use wasm_bindgen::prelude::wasm_bindgen;
 
+#[cfg(all(feature = "threads", target_arch = "wasm32"))]
+pub use wasm_bindgen_rayon::init_thread_pool;
+
+/// Worker threads the page computes on: rayon's pool in the threaded build, 0 otherwise.
+pub fn workers() -> usize {
+    if cfg!(feature = "threads") {
+        rayon::current_num_threads()
+    } else {
+        0
+    }
+}
+
 /// Mounts the app into `<body>`.
 #[wasm_bindgen]
 pub fn mount() {

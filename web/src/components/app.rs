@@ -72,6 +72,7 @@ pub fn App() -> impl IntoView {
     let remote_job = RwSignal::new(None::<String>);
     let share_link = RwSignal::new(None::<String>);
     let (isolated, cores) = environment();
+    let workers = crate::workers();
 
     let open_data = move |name: String, bytes: Vec<u8>| match data::read(&name, bytes) {
         Ok(l) => {
@@ -288,13 +289,17 @@ pub fn App() -> impl IntoView {
     view! {
         <header>
             <h1>"Heterodyne XPCS"</h1>
-            // This build computes on the page's own thread; the threaded build (workers
-            // through wasm-bindgen-rayon) needs the cross-origin isolation reported here.
-            <p id="env" data-isolated=isolated.to_string() data-cores=cores.to_string() data-workers="0">
-                {format!(
-                    "single-threaded build (0 workers) · page {} cross-origin isolated · {cores} cores",
-                    if isolated { "is" } else { "is not" }
-                )}
+            // The threaded build (rayon on web workers) loads only on a cross-origin
+            // isolated page; otherwise the single-threaded build computes on this thread.
+            <p id="env" data-isolated=isolated.to_string() data-cores=cores.to_string() data-workers=workers.to_string()>
+                {if workers > 0 {
+                    format!("threaded: {workers} workers · page cross-origin isolated · {cores} cores")
+                } else {
+                    format!(
+                        "single-threaded build (0 workers) · page {} cross-origin isolated · {cores} cores",
+                        if isolated { "is" } else { "is not" }
+                    )
+                }}
             </p>
         </header>
         <main>

@@ -169,6 +169,10 @@ async fn receive(
                 while let Some(chunk) = field.chunk().await.map_err(bad)? {
                     written += chunk.len() as u64;
                     if written > limit {
+                        // Read (and drop) the rest that the body limit lets through, so the
+                        // client has sent its request when the 413 comes, instead of
+                        // meeting a closed connection mid-send.
+                        while let Ok(Some(_)) = field.chunk().await {}
                         return Err(ApiError::TooLarge { limit });
                     }
                     if head.len() < 8 {
