@@ -43,6 +43,20 @@ pub fn small_config(
     yaml
 }
 
+/// The small fixture with all 14 physics parameters free from the suggested start, and
+/// `cmc` as the `optimization.cmc` section.
+pub fn small_free_config(cmc: &str) -> String {
+    let data = data_dir().join("datasets");
+    let truth = truth_json(&data, "small");
+    small_config(
+        &data.join("small.npz"),
+        &truth,
+        &truth["suggested_start"],
+        None,
+        cmc,
+    )
+}
+
 /// The small fixture with only the velocity and angle parameters and f3 free (the rest
 /// fixed at truth): a posterior that samples in seconds.
 pub fn reduced_config(data: &Path, truth: &Value, cmc: &str) -> String {
@@ -243,13 +257,7 @@ fn small_fixture_posterior_meets_the_bar() {
     let dir = tempfile::tempdir().expect("tmp");
     let data = data_dir().join("datasets");
     let truth = truth_json(&data, "small");
-    let yaml = small_config(
-        &data.join("small.npz"),
-        &truth,
-        &truth["suggested_start"],
-        None,
-        "",
-    );
+    let yaml = small_free_config("");
     let out = run(
         dir.path(),
         &yaml,

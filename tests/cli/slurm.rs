@@ -6,12 +6,51 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::cmc::{result, run, small_config};
-use crate::common::{assert_fails_with, data_dir, read_npz};
-use crate::fit::truth_json;
+use crate::cmc::{result, run, small_free_config};
+use crate::common::{assert_fails_with, read_npz};
 
-/// Whether a Slurm controller answers here.
-fn slurm_up() -> bool {
+/// Waits (≤ 30 s) until Slurm shows the array named `job_name` cancelled, with no task
+/// left pending, running or completing.
+pub fn wait_until_cancelled(job_name: &str) {
+    let start = std::time::Instant::now();
+    loop {
+        let out = Command::new("squeue")
+            .args(["-h", "-t", "all", "-n", job_name, "-o", "%T"])
+            .output()
+            .expect("squeue");
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let live = text
+            .lines()
+            .filter(|l| ["PENDING", "RUNNING", "CONFIGURING", "COMPLETING"].contains(&l.trim()))
+            .count();
+        if live == 0 && text.contains("CANCELLED") {
+            return;
+        }
+        assert!(start.elapsed().as_secs() < 30, "squeue: {text}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// `heterodyne fit --config c.yaml --output-dir OUT --method cmc --backend slurm` in `dir`.
+fn slurm_fit(dir: &Path, out: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_heterodyne"));
+    cmd.args([
+        "fit",
+        "--config",
+        "c.yaml",
+        "--output-dir",
+        out,
+        "--method",
+        "cmc",
+        "--backend",
+        "slurm",
+    ])
+    .current_dir(dir);
+    cmd
+}
+
+/// Whether a Slurm controller answers here (prints why not).
+pub fn slurm_up() -> bool {
     let up = Command::new("scontrol")
         .arg("ping")
         .output()
@@ -27,17 +66,9 @@ fn slurm_up() -> bool {
 /// The small fixture, all 14 physics parameters free, K = 4 shards of short chains (this
 /// is about identical draws, not convergence), Slurm polled every 0.2 s.
 fn k4_config(slurm: &str) -> String {
-    let data = data_dir().join("datasets");
-    let truth = truth_json(&data, "small");
-    small_config(
-        &data.join("small.npz"),
-        &truth,
-        &truth["suggested_start"],
-        None,
-        &format!(
-            "    per_shard_mcmc: {{num_warmup: 100, num_samples: 100, num_chains: 2, seed: 5}}\n    sharding: {{num_shards: 4}}\n    validation: {{max_r_hat: 10, max_divergence_rate: 1}}\n    slurm: {{poll_interval: 0.2, {slurm}}}\n"
-        ),
-    )
+    small_free_config(&format!(
+        "    per_shard_mcmc: {{num_warmup: 100, num_samples: 100, num_chains: 2, seed: 5}}\n    sharding: {{num_shards: 4}}\n    validation: {{max_r_hat: 10, max_divergence_rate: 1}}\n    slurm: {{poll_interval: 0.2, {slurm}}}\n"
+    ))
 }
 
 fn ok(out: &std::process::Output) {
@@ -116,22 +147,10 @@ fn a_failed_shard_is_resubmitted_and_exhausted_retries_fail_clearly() {
     let yaml = k4_config("max_retries: 1");
     std::fs::write(dir.path().join("c.yaml"), &yaml).expect("config");
     let fit = |out: &str, fault: &str, quiet: bool| {
-        Command::new(env!("CARGO_BIN_EXE_heterodyne"))
-            .args([
-                "fit",
-                "--config",
-                "c.yaml",
-                "--output-dir",
-                out,
-                "--method",
-                "cmc",
-                "--no-plots",
-                "--backend",
-                "slurm",
-            ])
+        slurm_fit(dir.path(), out)
+            .arg("--no-plots")
             .args(quiet.then_some("--quiet"))
             .env("HETERODYNE_FAULT_SHARD", fault)
-            .current_dir(dir.path())
             .output()
             .expect("run")
     };
@@ -174,20 +193,8 @@ fn without_slurm_the_backend_fails_fast_naming_sbatch() {
     let empty = dir.path().join("no-tools");
     std::fs::create_dir_all(&empty).expect("dir");
     let start = std::time::Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_heterodyne"))
-        .args([
-            "fit",
-            "--config",
-            "c.yaml",
-            "--output-dir",
-            "out",
-            "--method",
-            "cmc",
-            "--backend",
-            "slurm",
-        ])
+    let out = slurm_fit(dir.path(), "out")
         .env("PATH", &empty)
-        .current_dir(dir.path())
         .output()
         .expect("run");
     assert_fails_with(&out, &["sbatch not found", "backend"]);
@@ -203,29 +210,11 @@ fn ctrl_c_cancels_the_job_array() {
     }
     use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().expect("tmp");
-    let data = data_dir().join("datasets");
-    let truth = truth_json(&data, "small");
-    let yaml = small_config(
-        &data.join("small.npz"),
-        &truth,
-        &truth["suggested_start"],
-        None,
+    let yaml = small_free_config(
         "    per_shard_mcmc: {num_warmup: 500, num_samples: 50000, num_chains: 2, seed: 2}\n    sharding: {num_shards: 2}\n    slurm: {poll_interval: 0.2, extra_args: [--job-name=cli-interrupt-test]}\n",
     );
     std::fs::write(dir.path().join("c.yaml"), yaml).expect("config");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_heterodyne"))
-        .args([
-            "fit",
-            "--config",
-            "c.yaml",
-            "--output-dir",
-            "out",
-            "--method",
-            "cmc",
-            "--backend",
-            "slurm",
-        ])
-        .current_dir(dir.path())
+    let mut child = slurm_fit(dir.path(), "out")
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn");
@@ -244,18 +233,6 @@ fn ctrl_c_cancels_the_job_array() {
     let status = child.wait().expect("wait");
     assert_eq!(status.code(), Some(2), "{rest:?}");
     assert!(rest.iter().any(|l| l.contains("cancelled")), "{rest:?}");
-    let start = std::time::Instant::now();
-    loop {
-        let out = Command::new("squeue")
-            .args(["-h", "-t", "all", "-n", "cli-interrupt-test", "-o", "%T"])
-            .output()
-            .expect("squeue");
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        if text.contains("CANCELLED") && !text.contains("RUNNING") && !text.contains("PENDING") {
-            break;
-        }
-        assert!(start.elapsed().as_secs() < 30, "squeue: {text}");
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    wait_until_cancelled("cli-interrupt-test");
     assert!(!dir.path().join("out").exists());
 }

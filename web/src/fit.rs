@@ -34,6 +34,22 @@ pub struct Outcome {
     pub converged: bool,
 }
 
+impl Outcome {
+    /// χ², iterations and convergence, for the status line.
+    pub fn summary(&self) -> String {
+        format!(
+            "χ² = {:.6e}, {} iterations, {}",
+            self.chi2.0,
+            self.iterations,
+            if self.converged {
+                "converged"
+            } else {
+                "not converged"
+            }
+        )
+    }
+}
+
 /// Fits `data` jointly (all selected angles) with `config`'s settings.
 pub fn run(config: &Config, data: &Prepared) -> Result<Outcome, String> {
     let (model, problem) = build_problem(

@@ -15,6 +15,23 @@ pub fn percentile(values: &mut [f64], p: f64) -> Option<f64> {
     Some(values[lo] + (values[hi] - values[lo]) * frac)
 }
 
+/// Colour limits for showing an `n×n` matrix: the `tail` and `1 − tail` quantiles of its
+/// finite off-diagonal cells, robust against the diagonal of real data. `None` without
+/// off-diagonal values.
+pub fn off_diagonal_range(m: &[f64], n: usize, tail: f64) -> Option<(f64, f64)> {
+    let mut off: Vec<f64> = (0..n * n)
+        .filter(|e| e / n != e % n)
+        .map(|e| m[e])
+        .filter(|v| v.is_finite())
+        .collect();
+    if off.is_empty() {
+        return None;
+    }
+    off.sort_by(f64::total_cmp);
+    let at = |p: f64| off[((off.len() - 1) as f64 * p) as usize];
+    Some((at(tail), at(1.0 - tail)))
+}
+
 /// The reference's `estimate_contrast_offset_from_quantiles` for one `n×n` matrix with
 /// frame times `t`: offset = 10th percentile of c2 at lags ≥ the 80th lag percentile,
 /// ceiling = 90th percentile at lags ≤ the 20th lag percentile, contrast = ceiling − offset;

@@ -150,17 +150,8 @@ fn finite_range(values: &[f64]) -> (f64, f64) {
 /// Colour range of data and fit: robust against the diagonal spike of real data (the
 /// 0.5th–99.5th percentile of the off-diagonal cells).
 fn display_range(n: usize, data: &[f64]) -> (f64, f64) {
-    let mut off: Vec<f64> = (0..n * n)
-        .filter(|e| e / n != e % n)
-        .map(|e| data[e])
-        .filter(|v| v.is_finite())
-        .collect();
-    if off.is_empty() {
-        return finite_range(data);
-    }
-    off.sort_by(f64::total_cmp);
-    let at = |p: f64| off[((off.len() - 1) as f64 * p) as usize];
-    (at(0.005), at(0.995))
+    heterodyne_core::data::quantile::off_diagonal_range(data, n, 0.005)
+        .unwrap_or_else(|| finite_range(data))
 }
 
 /// Data, fit and residual heatmaps of one angle.

@@ -9,6 +9,18 @@ use serde_json::Value;
 use super::{Node, fixture, small_truth, small_yaml};
 use crate::fit::{config, run_fit};
 
+/// The first PNG among a job view's result files.
+fn first_plot(view: &Value) -> String {
+    view["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .filter_map(|f| f.as_str())
+        .find(|f| f.ends_with(".png"))
+        .expect("a plot")
+        .to_string()
+}
+
 /// Reads Server-Sent Events of job `id` until `end`: (progress events, the end view).
 fn follow(node: &Node, id: &str) -> (Vec<Value>, Value) {
     let response = node.get(&format!("/api/jobs/{id}/events"));
@@ -102,14 +114,7 @@ fn uploads_and_data_root_paths_fit_like_the_cli() {
         assert_eq!(npz.status().as_u16(), 200);
         assert!(npz.bytes().expect("npz").starts_with(b"PK"));
         let view: Value = node.get(&format!("/api/jobs/{id}")).json().expect("view");
-        let plot = view["files"]
-            .as_array()
-            .expect("files")
-            .iter()
-            .filter_map(|f| f.as_str())
-            .find(|f| f.ends_with(".png"))
-            .expect("a plot")
-            .to_string();
+        let plot = first_plot(&view);
         let png = node.get(&format!("/api/jobs/{id}/plots/{plot}"));
         assert_eq!(png.status().as_u16(), 200);
         assert!(png.bytes().expect("png").starts_with(b"\x89PNG"));
@@ -208,14 +213,7 @@ fn share_links_are_open_read_only_and_revocable() {
         .expect("shared");
     assert_eq!(shared["result"]["parameters"], result["parameters"]);
     assert_eq!(shared["result"]["data_file"], "small.npz", "no node paths");
-    let plot = shared["job"]["files"]
-        .as_array()
-        .expect("files")
-        .iter()
-        .filter_map(|f| f.as_str())
-        .find(|f| f.ends_with(".png"))
-        .expect("a plot")
-        .to_string();
+    let plot = first_plot(&shared["job"]);
     assert!(html.contains(&format!("/api/shared/{token}/plots/{plot}")));
     let png = node.get_open(&format!("/api/shared/{token}/plots/{plot}"));
     assert_eq!(png.status().as_u16(), 200);

@@ -1,32 +1,22 @@
 //! A node job on the Slurm backend: per-shard states in the job's progress, and a
 //! cancelled job cancels its array.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::{Node, fixture, small_truth};
-use crate::cmc::small_config;
+use super::{Node, fixture};
+use crate::cmc::small_free_config;
+use crate::slurm::{slurm_up, wait_until_cancelled};
 
 #[test]
 fn slurm_jobs_show_shard_states_and_cancel_their_array() {
-    let up = Command::new("scontrol")
-        .arg("ping")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("is UP"));
-    if !up {
-        println!("skipped: no Slurm controller answers `scontrol ping`");
+    if !slurm_up() {
         return;
     }
     let tmp = tempfile::tempdir().expect("tmp");
-    let truth = small_truth();
     // Long chains: the job must still run when it is cancelled.
-    let yaml = small_config(
-        &fixture("small.npz"),
-        &truth,
-        &truth["suggested_start"],
-        None,
+    let yaml = small_free_config(
         "    backend: slurm\n    per_shard_mcmc: {num_warmup: 500, num_samples: 50000, num_chains: 2, seed: 1}\n    sharding: {num_shards: 2}\n    slurm: {poll_interval: 0.2, max_retries: 0, extra_args: [--job-name=node-cancel-test]}\n",
     );
     let node = Node::start(&tmp.path().join("state"), &["--jobs", "1"]);
@@ -72,23 +62,7 @@ fn slurm_jobs_show_shard_states_and_cancel_their_array() {
     let end = node.wait(&id, Duration::from_secs(60));
     assert_eq!(end["state"], "cancelled", "{end}");
     // Slurm agrees: no task of the array is left pending or running.
-    let start = Instant::now();
-    loop {
-        let out = Command::new("squeue")
-            .args(["-h", "-t", "all", "-n", "node-cancel-test", "-o", "%T"])
-            .output()
-            .expect("squeue");
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        let live = text
-            .lines()
-            .filter(|l| ["PENDING", "RUNNING", "CONFIGURING", "COMPLETING"].contains(&l.trim()))
-            .count();
-        if live == 0 && text.contains("CANCELLED") {
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(30), "squeue: {text}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_until_cancelled("node-cancel-test");
     // No work directory is left for a cancelled job.
     let job_dir = tmp.path().join("state/jobs").join(&id);
     let hidden: Vec<String> = std::fs::read_dir(&job_dir)

@@ -182,17 +182,7 @@ pub fn App() -> impl IntoView {
                 Ok(o) => {
                     remote_job.set(None);
                     share_link.set(None);
-                    status.set(format!(
-                        "fitted in {:.0} ms: χ² = {:.6e}, {} iterations, {}",
-                        ms,
-                        o.chi2.0,
-                        o.iterations,
-                        if o.converged {
-                            "converged"
-                        } else {
-                            "not converged"
-                        }
-                    ));
+                    status.set(format!("fitted in {ms:.0} ms: {}", o.summary()));
                     outcome.set(Some((o, data)));
                 }
                 Err(e) => error.set(Some(e)),
@@ -220,16 +210,7 @@ pub fn App() -> impl IntoView {
             ));
         }
         let (o, d) = remote::result(&base, &id).await?;
-        status.set(format!(
-            "fitted on the node (job {id}): χ² = {:.6e}, {} iterations, {}",
-            o.chi2.0,
-            o.iterations,
-            if o.converged {
-                "converged"
-            } else {
-                "not converged"
-            }
-        ));
+        status.set(format!("fitted on the node (job {id}): {}", o.summary()));
         outcome.set(Some((o, d)));
         remote_job.set(Some(id.clone()));
         Ok::<String, String>(id)

@@ -31,18 +31,11 @@ fn colour(x: f64) -> [u8; 3] {
 
 /// 1st and 99th percentiles of the off-diagonal cells (the diagonal is corrected data).
 pub fn limits(m: &[f64], n: usize) -> (f64, f64) {
-    let mut v: Vec<f64> = (0..n * n)
-        .filter(|k| k / n != k % n)
-        .map(|k| m[k])
-        .filter(|x| x.is_finite())
-        .collect();
-    if v.is_empty() {
-        return (0.0, 1.0);
+    match heterodyne_core::data::quantile::off_diagonal_range(m, n, 0.01) {
+        Some((lo, hi)) if hi > lo => (lo, hi),
+        Some((lo, _)) => (lo, lo + 1.0),
+        None => (0.0, 1.0),
     }
-    v.sort_by(f64::total_cmp);
-    let at = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
-    let (lo, hi) = (at(0.01), at(0.99));
-    if hi > lo { (lo, hi) } else { (lo, lo + 1.0) }
 }
 
 fn draw(canvas: &HtmlCanvasElement, m: &[f64], n: usize, lo: f64, hi: f64) {
