@@ -94,7 +94,22 @@ try {
   await page.waitForSelector('#data-2 canvas');
   const maps = await page.$$eval('.views canvas.c2', (cs) => cs.map((c) => [c.width, c.height]));
   check('(a) small.npz gives three 100×100 heatmaps', maps.length === 3 && maps.every(([w, h]) => w === 100 && h === 100), JSON.stringify(maps));
+  // The canvases are painted: opaque pixels in many colours, not a blank box.
+  const painted = await page.$$eval('.views canvas.c2', (cs) => cs.map((c) => {
+    const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    const colours = new Set();
+    for (let i = 0; i < px.length; i += 4 * 97) if (px[i + 3] === 255) colours.add(`${px[i]},${px[i + 1]},${px[i + 2]}`);
+    return colours.size;
+  }));
+  check('(a) the heatmaps are painted', painted.every((k) => k > 20), JSON.stringify(painted));
   check('the error is cleared once a good file loads', (await page.textContent('#error')) === '');
+  // φ selection: leave 45° out, then take it back.
+  await page.uncheck('#phi-1');
+  await page.waitForFunction(() => document.querySelectorAll('.views canvas.c2').length === 2);
+  const titles = await page.$$eval('.views figcaption', (fs) => fs.map((f) => f.textContent));
+  await page.check('#phi-1');
+  await page.waitForFunction(() => document.querySelectorAll('.views canvas.c2').length === 3);
+  check('φ selection drops and restores an angle', titles.join('|') === 'data, φ = 0°|data, φ = 90°', titles.join('|'));
   await page.screenshot({ path: join(artifacts, 'a-heatmaps.png'), fullPage: true });
 
   // (b) A fit in the page from the fixture's config.
@@ -116,6 +131,8 @@ try {
     if (Math.abs(e.value - t) <= 3 * e.se) within++; else off.push(`${e.name}=${e.value} (truth ${t}, se ${e.se})`);
   }
   check('(b) every fitted value lies within 3 standard errors of the truth', est.length === 14 && within === 14, off.join('; ') || `${within}/14`);
+  const cuts = await page.$$eval('#cuts-0 svg polyline', (ps) => ps.filter((p) => p.getAttribute('points').split(' ').length > 10).length);
+  check('constant-lag and across-diagonal cuts show data and fit', cuts === 8, `${cuts} curves`);
   await page.screenshot({ path: join(artifacts, 'b-local-fit.png'), fullPage: true });
   // What the README shows: the results at the 1280×800 the page is made for.
   await page.$eval('.results', (el) => el.scrollIntoView());

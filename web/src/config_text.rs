@@ -31,6 +31,8 @@ pub struct Analyzer {
     pub start_frame: usize,
     /// Last frame (inclusive).
     pub end_frame: usize,
+    /// Angles to fit, degrees (`None`: every angle at this q).
+    pub phi: Option<Vec<f64>>,
 }
 
 /// The registry's defaults and bounds.
@@ -50,9 +52,14 @@ pub fn default_rows() -> Vec<Row> {
 /// The YAML of the form.
 pub fn to_yaml(a: &Analyzer, rows: &[Row]) -> String {
     let mut y = format!(
-        "analyzer_parameters:\n  dt: {}\n  start_frame: {}\n  end_frame: {}\n  scattering:\n    wavevector_q: {}\nparameters:\n",
+        "analyzer_parameters:\n  dt: {}\n  start_frame: {}\n  end_frame: {}\n  scattering:\n    wavevector_q: {}\n",
         a.dt, a.start_frame, a.end_frame, a.q
     );
+    if let Some(phi) = &a.phi {
+        let list: Vec<String> = phi.iter().map(f64::to_string).collect();
+        y += &format!("    phi_angles: [{}]\n", list.join(", "));
+    }
+    y += "parameters:\n";
     for group in [
         Group::Reference,
         Group::Sample,
@@ -81,6 +88,7 @@ pub fn from_yaml(text: &str) -> Result<(Config, Analyzer, Vec<Row>), String> {
         q: config.analyzer.wavevector_q,
         start_frame: config.analyzer.start_frame,
         end_frame: config.analyzer.end_frame,
+        phi: config.analyzer.phi_angles.clone(),
     };
     let rows = config
         .parameters
@@ -108,6 +116,7 @@ mod tests {
             q: 0.0054,
             start_frame: 1,
             end_frame: 100,
+            phi: Some(vec![0.0, 45.0]),
         };
         let mut rows = default_rows();
         rows[0].value = 550.0;

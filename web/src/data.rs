@@ -113,6 +113,7 @@ mod tests {
                 q: 0.0054,
                 start_frame: 1,
                 end_frame: 100,
+                phi: None,
             },
             &crate::config_text::default_rows(),
         ))

@@ -7,6 +7,7 @@ use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
+use super::cuts::Cuts;
 use super::heatmap::{Heatmap, limits};
 use super::params::ParamTable;
 use crate::config_text::{self, Analyzer, Row};
@@ -59,6 +60,7 @@ pub fn App() -> impl IntoView {
         q: 0.005,
         start_frame: 1,
         end_frame: 1,
+        phi: None,
     });
     let rows = RwSignal::new(config_text::default_rows());
     let status = RwSignal::new(String::from(
@@ -82,6 +84,7 @@ pub fn App() -> impl IntoView {
                 a.q = l.raw.q.iter().flatten().next().copied().unwrap_or(a.q);
                 a.start_frame = 1;
                 a.end_frame = n;
+                a.phi = None;
             });
             status.set(format!(
                 "{}: {} matrices of {n}×{n} frames ({} layout)",
@@ -298,6 +301,40 @@ pub fn App() -> impl IntoView {
                 <label>" q (1/Å) " {number(|a| a.q, |a, v| a.q = v, "q")}</label>
                 <label>" frames " {number(|a| a.start_frame as f64, |a, v| a.start_frame = v.max(1.0) as usize, "start-frame")}
                     " – " {number(|a| a.end_frame as f64, |a, v| a.end_frame = v.max(1.0) as usize, "end-frame")}</label>
+                <fieldset id="angles">
+                    <legend>"Angles (φ, degrees)"</legend>
+                    {move || {
+                        let mut angles: Vec<f64> = loaded
+                            .with(|l| l.as_ref().map(|l| l.raw.phi.iter().flatten().copied().collect()))
+                            .unwrap_or_default();
+                        angles.sort_by(f64::total_cmp);
+                        angles.dedup();
+                        angles.into_iter().enumerate().map(|(k, phi)| {
+                            let on = move || analyzer.with(|a| a.phi.as_ref().is_none_or(|p| p.contains(&phi)));
+                            view! {
+                                <label><input type="checkbox" id=format!("phi-{k}") prop:checked=on
+                                    on:change=move |ev| {
+                                        let keep = event_target_checked(&ev);
+                                        analyzer.update(|a| {
+                                            let all: Vec<f64> = loaded.with_untracked(|l| {
+                                                let mut v: Vec<f64> = l.as_ref().map(|l| l.raw.phi.iter().flatten().copied().collect()).unwrap_or_default();
+                                                v.sort_by(f64::total_cmp);
+                                                v.dedup();
+                                                v
+                                            });
+                                            let mut now = a.phi.clone().unwrap_or_else(|| all.clone());
+                                            now.retain(|p| *p != phi);
+                                            if keep {
+                                                now.push(phi);
+                                                now.sort_by(f64::total_cmp);
+                                            }
+                                            a.phi = if now.len() == all.len() { None } else { Some(now) };
+                                        });
+                                    }/>{format!(" {phi}° ")}</label>
+                            }
+                        }).collect_view()
+                    }}
+                </fieldset>
                 <ParamTable rows=rows/>
                 <div class="run">
                     <button id="fit-here" on:click=fit_here disabled=move || busy.get() || loaded.with(Option::is_none)>"Fit here"</button>
@@ -352,6 +389,9 @@ pub fn App() -> impl IntoView {
                                     <Heatmap title=format!("data, φ = {phi}°") matrix=data_m n=d.n lo=lo hi=hi id=format!("fit-data-{a}")/>
                                     <Heatmap title=format!("fit, φ = {phi}°") matrix=fit_m n=d.n lo=lo hi=hi id=format!("fit-model-{a}")/>
                                     <Heatmap title=format!("residual, φ = {phi}°") matrix=resid n=d.n lo=-r hi=r id=format!("fit-resid-{a}")/>
+                                </div>
+                                <div class="triple cuts" id=format!("cuts-{a}")>
+                                    <Cuts title=format!("φ = {phi}°") data=d.c2[a * nn..(a + 1) * nn].to_vec() fit=o.c2_fit[a * nn..(a + 1) * nn].to_vec() n=d.n/>
                                 </div>
                             }
                         }).collect_view()}

@@ -2,7 +2,7 @@
 //! and the value under the pointer.
 
 use leptos::prelude::*;
-use wasm_bindgen::{Clamped, JsCast};
+use wasm_bindgen::JsCast;
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, ImageData};
 
 /// Colour of `x` in [0, 1]: a perceptually ordered dark-blue → green → yellow ramp.
@@ -57,7 +57,11 @@ fn draw(canvas: &HtmlCanvasElement, m: &[f64], n: usize, lo: f64, hi: f64) {
             px[k + 3] = 255;
         }
     }
-    if let Ok(img) = ImageData::new_with_u8_clamped_array_and_sh(Clamped(&px), n as u32, n as u32) {
+    // A copy in JavaScript's own memory: in the threaded build wasm memory is a
+    // SharedArrayBuffer, which ImageData refuses.
+    let pixels = js_sys::Uint8ClampedArray::new_with_length(px.len() as u32);
+    pixels.copy_from(&px);
+    if let Ok(img) = ImageData::new_with_js_u8_clamped_array_and_sh(&pixels, n as u32, n as u32) {
         let _ = ctx.put_image_data(&img, 0.0, 0.0);
     }
 }

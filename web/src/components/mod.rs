@@ -1,6 +1,7 @@
 //! The page, one component per file: the app shell and its state ([`app`]), C2 heatmaps
-//! ([`heatmap`]) and the parameter table ([`params`]).
+//! ([`heatmap`]), cuts through them ([`cuts`]) and the parameter table ([`params`]).
 
 pub mod app;
+pub mod cuts;
 pub mod heatmap;
 pub mod params;
