@@ -55,6 +55,16 @@ pub struct Loaded {
     pub dt: Option<f64>,
 }
 
+impl Loaded {
+    /// The distinct angles the file gives, ascending, degrees.
+    pub fn angles(&self) -> Vec<f64> {
+        let mut v: Vec<f64> = self.raw.phi.iter().flatten().copied().collect();
+        v.sort_by(f64::total_cmp);
+        v.dedup();
+        v
+    }
+}
+
 /// Reads `bytes` of file `name`. Errors name the file and say what was expected.
 pub fn read(name: &str, bytes: Vec<u8>) -> Result<Loaded, String> {
     let head: &[u8] = &bytes[..bytes.len().min(8)];

@@ -166,6 +166,11 @@ pub fn run_shard(
     sample_shard(&shards[s], k, s, x0, sigma0, settings, par, observer)
 }
 
+/// The sampler seed of shard `s` in a run seeded `seed`.
+pub fn shard_seed(seed: u64, s: usize) -> u64 {
+    seed.wrapping_add(1_000_003 * s as u64)
+}
+
 /// The sampling of one shard problem (shard `s` of `k`).
 #[allow(clippy::too_many_arguments)]
 fn sample_shard(
@@ -182,7 +187,7 @@ fn sample_shard(
     let init = post.to_unconstrained(x0, Some(sigma0));
     let inits = vec![init; settings.num_chains];
     let nuts = NutsSettings {
-        seed: settings.nuts.seed.wrapping_add(1_000_003 * s as u64),
+        seed: shard_seed(settings.nuts.seed, s),
         ..settings.nuts.clone()
     };
     let total = nuts.num_warmup + nuts.num_samples;

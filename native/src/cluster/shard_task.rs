@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use heterodyne_core::exec::Silent;
-use heterodyne_core::mcmc::cmc::{CmcSettings, run_shard};
+use heterodyne_core::mcmc::cmc::{CmcSettings, run_shard, shard_seed};
 use heterodyne_core::mcmc::nuts::ChainDraws;
 use serde::{Deserialize, Serialize};
 
@@ -53,7 +53,7 @@ pub struct ShardTask {
     pub shard: usize,
     /// Shards in the run.
     pub of: usize,
-    /// The sampler seed of this shard (the run's seed + 1 000 003 × shard).
+    /// The sampler seed of this shard (`heterodyne_core::mcmc::cmc::shard_seed`).
     pub seed: u64,
 }
 
@@ -86,7 +86,7 @@ pub fn prepare(work: &Path, inputs: &ProblemInputs) -> anyhow::Result<()> {
         let task = ShardTask {
             shard: k,
             of: inputs.shards,
-            seed: inputs.settings.nuts.seed.wrapping_add(1_000_003 * k as u64),
+            seed: shard_seed(inputs.settings.nuts.seed, k),
         };
         let text = serde_json::to_vec_pretty(&task)?;
         write_bytes(&dir.join("shard.json"), &text)?;

@@ -26,6 +26,15 @@ impl IoError {
         }
     }
 
+    /// A core data error (`DataError`: the dataset, if any, and the reason) of file `path`.
+    pub fn of_data(path: impl Into<PathBuf>, e: heterodyne_core::data::prepare::DataError) -> Self {
+        Self {
+            path: path.into(),
+            dataset: e.dataset,
+            kind: e.reason,
+        }
+    }
+
     /// An error about one dataset.
     pub fn dataset(
         path: impl Into<PathBuf>,

@@ -8,7 +8,6 @@ use ndarray::{Array1, Array3};
 use ndarray_npy::{NpzWriter, WriteNpyExt};
 
 use heterodyne_core::data::npz::{self, Npz};
-use heterodyne_core::data::prepare::DataError;
 
 use super::atomic::write_atomically;
 use super::error::IoError;
@@ -51,18 +50,10 @@ pub fn write_npz(path: &Path, stack: &C2Stack) -> Result<(), IoError> {
     })
 }
 
-/// `DataError` of file `path` as an `IoError`.
-fn at(path: &Path) -> impl Fn(DataError) -> IoError + '_ {
-    move |e| match e.dataset {
-        Some(d) => IoError::dataset(path, d, e.reason),
-        None => IoError::file(path, e.reason),
-    }
-}
-
 /// Reads a `.npy` holding c2 alone.
 pub fn read_npy(path: &Path) -> Result<crate::io::RawStack, IoError> {
     let file = File::open(path).map_err(|e| IoError::file(path, e))?;
-    npz::read_npy_stack(std::io::BufReader::new(file)).map_err(at(path))
+    npz::read_npy_stack(std::io::BufReader::new(file)).map_err(|e| IoError::of_data(path, e))
 }
 
 /// Reads a `.npz` with arrays `c2` and optional `t`, `q`, `phi`.
@@ -70,7 +61,7 @@ pub fn read_npz(path: &Path) -> Result<crate::io::RawStack, IoError> {
     let file = File::open(path).map_err(|e| IoError::file(path, e))?;
     Npz::new(std::io::BufReader::new(file))
         .and_then(|mut z| z.stack())
-        .map_err(at(path))
+        .map_err(|e| IoError::of_data(path, e))
 }
 
 /// Reads a weights array: a `.npy`, or the array `weights` of a `.npz`.
@@ -90,7 +81,7 @@ pub fn read_weights(path: &Path) -> Result<Vec<f64>, IoError> {
             let file = File::open(path).map_err(|e| IoError::file(path, e))?;
             Npz::new(std::io::BufReader::new(file))
                 .and_then(|mut z| z.array("weights"))
-                .map_err(at(path))?
+                .map_err(|e| IoError::of_data(path, e))?
                 .map(|a| a.1)
                 .ok_or_else(|| IoError::dataset(path, "weights", "array not found in the archive"))
         }

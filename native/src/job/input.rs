@@ -29,11 +29,8 @@ pub fn load(
     phi: Option<&[f64]>,
 ) -> anyhow::Result<(io::RawStack, Prepared)> {
     let raw = io::read_data(data_path)?;
-    let prepared =
-        prepare(&raw, &config.analyzer, &config.fit, phi).map_err(|e| match e.dataset {
-            Some(d) => IoError::dataset(data_path, d, e.reason),
-            None => IoError::file(data_path, e.reason),
-        })?;
+    let prepared = prepare(&raw, &config.analyzer, &config.fit, phi)
+        .map_err(|e| IoError::of_data(data_path, e))?;
     Ok((raw, prepared))
 }
 

@@ -304,11 +304,7 @@ pub fn App() -> impl IntoView {
                 <fieldset id="angles">
                     <legend>"Angles (φ, degrees)"</legend>
                     {move || {
-                        let mut angles: Vec<f64> = loaded
-                            .with(|l| l.as_ref().map(|l| l.raw.phi.iter().flatten().copied().collect()))
-                            .unwrap_or_default();
-                        angles.sort_by(f64::total_cmp);
-                        angles.dedup();
+                        let angles = loaded.with(|l| l.as_ref().map(Loaded::angles)).unwrap_or_default();
                         angles.into_iter().enumerate().map(|(k, phi)| {
                             let on = move || analyzer.with(|a| a.phi.as_ref().is_none_or(|p| p.contains(&phi)));
                             view! {
@@ -316,12 +312,7 @@ pub fn App() -> impl IntoView {
                                     on:change=move |ev| {
                                         let keep = event_target_checked(&ev);
                                         analyzer.update(|a| {
-                                            let all: Vec<f64> = loaded.with_untracked(|l| {
-                                                let mut v: Vec<f64> = l.as_ref().map(|l| l.raw.phi.iter().flatten().copied().collect()).unwrap_or_default();
-                                                v.sort_by(f64::total_cmp);
-                                                v.dedup();
-                                                v
-                                            });
+                                            let all = loaded.with_untracked(|l| l.as_ref().map(Loaded::angles)).unwrap_or_default();
                                             let mut now = a.phi.clone().unwrap_or_else(|| all.clone());
                                             now.retain(|p| *p != phi);
                                             if keep {

@@ -48,10 +48,7 @@ impl Hdf5Tree for Tree {
 pub fn read_hdf5(path: &Path) -> Result<RawStack, IoError> {
     let file = File::open(path)
         .map_err(|e| IoError::file(path, format!("not a readable HDF5 file: {e}")))?;
-    read_stack(&Tree(file)).map_err(|e| match e.dataset {
-        Some(d) => IoError::dataset(path, d, e.reason),
-        None => IoError::file(path, e.reason),
-    })
+    read_stack(&Tree(file)).map_err(|e| IoError::of_data(path, e))
 }
 
 #[cfg(test)]

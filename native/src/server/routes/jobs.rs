@@ -149,10 +149,7 @@ pub(crate) async fn result_file(
     if job.state != JobState::Done {
         return Err(ApiError::Conflict(format!(
             "job {id} is {}; results exist once it is done",
-            serde_json::to_value(job.state)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default()
+            job.state.as_str()
         )));
     }
     let name = plain_name(name)?;
