@@ -2,8 +2,8 @@
 # Builds the browser app into web/dist, which `heterodyne serve --web-dir web/dist` serves
 # at /: index.html, pkg/ (single-threaded, stable Rust) and pkg-threads/ (rayon on web
 # workers: the pinned nightly with build-std and atomics, ../shared/toolchain.md §A.4).
-# index.html loads the threaded build when the page is cross-origin isolated, else the
-# other. Needs the wasm32 target, the nightly toolchain and wasm-bindgen-cli of the version
+# index.html and fit-worker.js. The page runs the single-threaded build; its fit worker
+# loads the threaded one when the page is cross-origin isolated, else the other. Needs the wasm32 target, the nightly toolchain and wasm-bindgen-cli of the version
 # in Cargo.lock (scripts/setup.sh installs all three).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { createServer } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
 
 const root = resolve(new URL('../..', import.meta.url).pathname);
 const bin = process.env.HETERODYNE_BIN ?? join(root, 'target/release/heterodyne');
@@ -27,16 +28,79 @@ function check(name, ok, detail = '') {
   else { failed++; console.log(`FAIL ${name}${detail ? ' — ' + detail : ''}`); }
 }
 
-// The small fixture's config: its grid, the suggested start, the registry's bounds.
-function smallYaml(dataPath) {
+// The small fixture's config: its grid, the suggested start, the registry's bounds. With
+// `free`, only those vary (from the suggested start) and the rest sit at the truth; `cmc`
+// is the optimization.cmc section.
+function smallYaml(dataPath, { free = null, cmc = '' } = {}) {
   const groups = { reference: ['D0_ref', 'alpha_ref', 'D_offset_ref'], sample: ['D0_sample', 'alpha_sample', 'D_offset_sample'],
     velocity: ['v0', 'beta', 'v_offset'], fraction: ['f0', 'f1', 'f2', 'f3'], angle: ['phi0'] };
   let y = `experimental_data:\n  file_path: ${dataPath}\nanalyzer_parameters:\n  dt: ${truth.dt}\n  start_frame: 1\n  end_frame: ${truth.n_frames}\n  scattering:\n    wavevector_q: ${truth.q_target}\nparameters:\n`;
   for (const [g, names] of Object.entries(groups)) {
     y += `  ${g}:\n`;
-    for (const n of names) y += `    ${n}: {value: ${truth.suggested_start[n]}}\n`;
+    for (const n of names) {
+      const vary = free === null || free.includes(n);
+      y += `    ${n}: {value: ${vary ? truth.suggested_start[n] : truth.truth[n]}, vary: ${vary}}\n`;
+    }
   }
+  if (cmc) y += `optimization:\n  cmc:\n${cmc}`;
   return y;
+}
+
+// Imports `yaml` through the page's config input.
+async function importConfig(page, name, yaml) {
+  const path = join(work, name);
+  writeFileSync(path, yaml);
+  await page.setInputFiles('#config-file', path);
+  await page.waitForFunction((n) => document.querySelector('#status').textContent.includes(`${n}: config imported`), name);
+  return path;
+}
+
+// The estimates table as [{name, value, se}].
+const readEstimates = (page) => page.$$eval('#estimates tbody tr', (rows) => rows.map((r) => ({ name: r.dataset.param,
+  value: Number(r.querySelector('.value').dataset.value), se: Number(r.querySelector('.std-error').dataset.value || NaN) })));
+
+// Which of `est` lie within 3 standard errors of the truth (no standard error: f0 and f2
+// are individually unidentified, only f0·exp(−f1·f2) is).
+function againstTruth(est) {
+  let within = 0; const off = [];
+  for (const e of est) {
+    const t = truth.truth[e.name];
+    if (!Number.isFinite(e.se)) { within++; continue; }
+    if (Math.abs(e.value - t) <= 3 * e.se) within++; else off.push(`${e.name}=${e.value} (truth ${t}, se ${e.se})`);
+  }
+  return { within, off };
+}
+
+// Milliseconds the page's own thread takes to answer (it must not wait on a fit).
+async function pageLatency(page) {
+  const t = performance.now();
+  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => r(1))));
+  return performance.now() - t;
+}
+
+// Starts a long CMC in the page, checks that the page stays responsive and shows live
+// progress, cancels it, and checks the page is usable again. Returns [ok, detail].
+async function cancelLongRun(page, shot = null) {
+  await page.selectOption('#method', 'cmc');
+  await page.fill('#num-warmup', '5000');
+  await page.dispatchEvent('#num-warmup', 'change');
+  await page.fill('#num-samples', '5000');
+  await page.dispatchEvent('#num-samples', 'change');
+  await page.click('#fit-here');
+  await page.waitForFunction(() => document.querySelector('#status').textContent.includes('sampling in the page'), null, { timeout: 60_000 });
+  const first = await page.textContent('#status');
+  const latency = [];
+  for (let k = 0; k < 5; k++) { latency.push(await pageLatency(page)); await page.waitForTimeout(200); }
+  const later = await page.textContent('#status');
+  const bar = await page.$('#progress');
+  if (shot) await page.screenshot({ path: shot });
+  await page.click('#cancel');
+  await page.waitForFunction(() => document.querySelector('#status').textContent.includes('fit cancelled'), null, { timeout: 30_000 });
+  await page.waitForFunction(() => !document.querySelector('#fit-here').disabled, null, { timeout: 30_000 });
+  await page.selectOption('#method', 'nlsq');
+  const worst = Math.max(...latency);
+  return [bar !== null && first !== later && worst < 500,
+    `progress "${first}" → "${later}"; page answered within ${worst.toFixed(0)} ms while sampling; then cancelled`];
 }
 
 async function startNode() {
@@ -49,7 +113,24 @@ async function startNode() {
   return { child, url: line.replace('listening on ', '').trim() };
 }
 
+// web/dist on a plain static server without COOP/COEP, as a user might host it: the page
+// is not cross-origin isolated, so its fit worker runs the single-threaded build.
+async function startStatic() {
+  const types = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm' };
+  const dist = join(root, 'web/dist');
+  const srv = createHttpServer((req, res) => {
+    const path = new URL(req.url, 'http://x').pathname;
+    const file = join(dist, path === '/' ? 'index.html' : path);
+    if (!file.startsWith(dist) || !existsSync(file)) { res.writeHead(404); res.end(); return; }
+    res.writeHead(200, { 'content-type': types[file.slice(file.lastIndexOf('.'))] ?? 'application/octet-stream' });
+    res.end(readFileSync(file));
+  });
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  return { srv, url: `http://127.0.0.1:${srv.address().port}` };
+}
+
 const { child: node, url } = await startNode();
+const plain = await startStatic();
 const ctx = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'chromium-')), {
   executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', headless: true,
   args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
@@ -63,7 +144,7 @@ try {
 
   // (e) The page says whether it runs threaded and on how many cores.
   await page.goto(url + '/');
-  await page.waitForSelector('#env');
+  await page.waitForSelector('#env[data-ready=true]', { timeout: 60_000 });
   const env = await page.evaluate(() => ({ isolated: self.crossOriginIsolated,
     shown: document.querySelector('#env').dataset.isolated, cores: document.querySelector('#env').dataset.cores,
     workers: document.querySelector('#env').dataset.workers, text: document.querySelector('#env').textContent }));
@@ -112,25 +193,40 @@ try {
   check('φ selection drops and restores an angle', titles.join('|') === 'data, φ = 0°|data, φ = 90°', titles.join('|'));
   await page.screenshot({ path: join(artifacts, 'a-heatmaps.png'), fullPage: true });
 
-  // (b) A fit in the page from the fixture's config.
-  const yamlPath = join(work, 'small.yaml');
-  writeFileSync(yamlPath, smallYaml(join(datasets, 'small.npz')));
-  await page.setInputFiles('#config-file', yamlPath);
-  await page.waitForFunction(() => document.querySelector('#status').textContent.includes('imported'));
+  // Zoom: drag a rectangle over the middle of the first heatmap, then the keyboard.
+  await page.locator('#data-0 canvas').scrollIntoViewIfNeeded();
+  const box = await page.locator('#data-0 canvas').boundingBox();
+  await page.mouse.move(box.x + box.width * 0.25, box.y + box.height * 0.25);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width * 0.75, box.y + box.height * 0.75, { steps: 4 });
+  await page.mouse.up();
+  const zoomed = await page.$eval('#data-0 canvas', (c) => [c.width, c.height]);
+  const shownZoom = await page.textContent('#data-0 .window');
+  await page.focus('#data-0 canvas');
+  await page.keyboard.press('0');
+  const reset = await page.$eval('#data-0 canvas', (c) => [c.width, c.height]);
+  await page.keyboard.press('+');
+  const keyed = await page.$eval('#data-0 canvas', (c) => [c.width, c.height]);
+  await page.click('#data-0 button.reset');
+  check('drag-to-zoom, + and 0 on a heatmap', zoomed[0] >= 48 && zoomed[0] <= 52 && zoomed[1] >= 48 && zoomed[1] <= 52
+    && reset[0] === 100 && keyed[0] === 50, `dragged ${zoomed} (${shownZoom}), reset ${reset}, + ${keyed}`);
+
+  // (b) A fit in the page (in the fit worker) from the fixture's config.
+  const yamlPath = await importConfig(page, 'small.yaml', smallYaml(join(datasets, 'small.npz')));
   await page.click('#fit-here');
   await page.waitForSelector('#estimates', { timeout: 300_000 });
-  const est = await page.$$eval('#estimates tbody tr', (rows) => rows.map((r) => ({ name: r.dataset.param,
-    value: Number(r.querySelector('.value').dataset.value), se: Number(r.querySelector('.std-error').dataset.value || NaN) })));
+  const est = await readEstimates(page);
   const status = await page.textContent('#status');
   const browserMs = Number(/fitted in (\d+) ms/.exec(status)?.[1]);
-  let within = 0; const off = [];
-  for (const e of est) {
-    const t = truth.truth[e.name];
-    // f0 and f2 are individually unidentified (only f0·exp(−f1·f2) is): no standard error.
-    if (!Number.isFinite(e.se)) { within++; continue; }
-    if (Math.abs(e.value - t) <= 3 * e.se) within++; else off.push(`${e.name}=${e.value} (truth ${t}, se ${e.se})`);
-  }
-  check('(b) every fitted value lies within 3 standard errors of the truth', est.length === 14 && within === 14, off.join('; ') || `${within}/14`);
+  const { within, off } = againstTruth(est);
+  const bError = await page.textContent('#error');
+  check('(b) every fitted value lies within 3 standard errors of the truth', est.length === 14 && within === 14 && bError === '', (off.join('; ') || `${within}/14`) + ` ${bError}`);
+  const scaling = await page.$$eval('#scaling tbody tr', (rows) => rows.map((r) => ({ phi: Number(r.dataset.phi),
+    contrast: Number(r.querySelector('.contrast').dataset.value), se: Number(r.querySelector('.std-error').dataset.value || NaN),
+    offset: Number(r.querySelector('.offset').dataset.value) })));
+  check('(b) the per-angle contrast and offset are shown, contrast within 3 standard errors of the truth',
+    scaling.length === 3 && scaling.every((r, a) => Math.abs(r.contrast - truth.truth_scaling.contrast[a]) <= 3 * r.se && Math.abs(r.offset - 1) < 0.01),
+    JSON.stringify(scaling));
   const cuts = await page.$$eval('#cuts-0 svg polyline', (ps) => ps.filter((p) => p.getAttribute('points').split(' ').length > 10).length);
   check('constant-lag and across-diagonal cuts show data and fit', cuts === 8, `${cuts} curves`);
   await page.screenshot({ path: join(artifacts, 'b-local-fit.png'), fullPage: true });
@@ -147,6 +243,48 @@ try {
   check('the page and the CLI agree', cli.status === 0 && worst < 1e-6, `largest relative difference ${worst.toExponential(2)}`);
   const nativeFitMs = 1000 * result.timings.fit_seconds;
   console.log(`time: browser fit ${browserMs} ms; native CLI on 1 thread: fit ${nativeFitMs.toFixed(0)} ms (whole process ${nativeMs.toFixed(0)} ms); ratio browser/native fit ${(browserMs / nativeFitMs).toFixed(2)} (target ≤ 3)`);
+
+  // A long fit in the page: the page stays responsive, shows progress, and cancels.
+  const [cancelled, cancelDetail] = await cancelLongRun(page, join(artifacts, 'progress.png'));
+  check('a fit in the page keeps the page responsive, shows progress and can be cancelled (threaded build)', cancelled, cancelDetail);
+  await page.screenshot({ path: join(artifacts, 'cancelled.png'), fullPage: true });
+
+  // CMC in the page: posterior histograms and traces of every sampled quantity.
+  const free = ['D0_sample', 'v0', 'phi0'];
+  const cmcSection = '    num_warmup: 60\n    num_samples: 40\n    num_chains: 2\n    num_shards: 1\n';
+  await importConfig(page, 'small-cmc.yaml', smallYaml(join(datasets, 'small.npz'), { free, cmc: cmcSection }));
+  await page.selectOption('#method', 'cmc');
+  await page.click('#fit-here');
+  await page.waitForSelector('#posterior', { timeout: 300_000 });
+  const marginals = await page.$$eval('#posterior figure.marginal', (fs) => fs.map((f) => ({ name: f.dataset.param,
+    mean: Number(f.dataset.mean), std: Number(f.dataset.std),
+    bars: f.querySelectorAll('svg.histogram rect').length - 1, chains: f.querySelectorAll('svg.trace polyline.chain').length,
+    points: f.querySelector('svg.trace polyline.chain')?.getAttribute('points').split(' ').length ?? 0 })));
+  const sampled = free.every((n) => marginals.some((m) => m.name === n)) && marginals.some((m) => m.name === 'sigma')
+    && marginals.every((m) => m.bars === 30 && m.chains === 2 && m.points === 40);
+  check('CMC in the page shows a histogram and two 40-draw traces per sampled quantity', sampled,
+    marginals.map((m) => `${m.name}: ${m.bars} bars, ${m.chains}×${m.points}`).join('; ') + ` — ${await page.textContent('#verdict')}`);
+  await page.screenshot({ path: join(artifacts, 'cmc-local.png'), fullPage: true });
+  await page.$eval('#verdict', (el) => el.scrollIntoView());
+  await page.screenshot({ path: join(artifacts, 'cmc-posterior.png') });
+
+  // The same CMC on the node: its posterior views, read from the node's posterior.npz.
+  await page.click('#fit-node');
+  await page.waitForFunction(() => /fitted on the node|cannot reach|ended/.test(document.querySelector('#status').textContent + document.querySelector('#error').textContent), null, { timeout: 300_000 });
+  const remoteMarginals = await page.$$eval('#posterior figure.marginal', (fs) => fs.map((f) => ({ name: f.dataset.param,
+    mean: Number(f.dataset.mean), chains: f.querySelectorAll('svg.trace polyline.chain').length })));
+  // The same sampler from the same seed; wasm and native differ in the last bits of exp/ln,
+  // so the chains drift apart, but the posteriors must agree within a posterior sd.
+  const apart = remoteMarginals.map((r) => {
+    const l = marginals.find((m) => m.name === r.name);
+    return l ? Math.abs(r.mean - l.mean) / l.std : Infinity;
+  });
+  check('CMC on the node shows its posterior in the page, agreeing with the page\'s within one posterior sd',
+    remoteMarginals.length === marginals.length && remoteMarginals.every((r) => r.chains === 2) && apart.every((d) => d < 1),
+    `${remoteMarginals.map((r, k) => `${r.name}: ${apart[k].toFixed(2)} sd apart`).join('; ')} — ${await page.textContent('#status')} ${await page.textContent('#error')}`);
+  await page.screenshot({ path: join(artifacts, 'cmc-node.png'), fullPage: true });
+  await page.selectOption('#method', 'nlsq');
+  await importConfig(page, 'small.yaml', smallYaml(join(datasets, 'small.npz')));
 
   // (c) The same fit on the node: the CLI's numbers, bit for bit.
   await page.click('#fit-node');
@@ -176,6 +314,24 @@ try {
     await fresh.close();
   }
 
+  // The size guard: a 420-frame file is refused here with the reason and a one-click
+  // "Send to node", which fits it on the node.
+  const bigYaml = join(work, 'big.yaml');
+  writeFileSync(bigYaml, readFileSync(join(root, 'examples/simulate.yaml'), 'utf8').replace(/end_frame: *100/, 'end_frame: 420'));
+  const sim = spawnSync(bin, ['simulate', '--config', bigYaml, '--out', join(work, 'big.npz'), '--phi', '0', '--noise', '0.003', '--seed', '1'], { encoding: 'utf8' });
+  await page.setInputFiles('#data-file', join(work, 'big.npz'));
+  await page.waitForFunction(() => document.querySelector('#status').textContent.includes('big.npz'));
+  await page.click('#fit-here');
+  await page.waitForSelector('#send-to-node', { timeout: 10_000 });
+  const guard = await page.textContent('#error');
+  await page.click('#send-to-node');
+  await page.waitForFunction(() => /fitted on the node|cannot reach|ended/.test(document.querySelector('#status').textContent + document.querySelector('#error').textContent), null, { timeout: 300_000 });
+  const sent = await page.textContent('#status');
+  check('a file over the size guard is refused with the reason, and "Send to node" fits it there',
+    sim.status === 0 && guard.includes('this dataset has 420 frames; fit it on a node or trim to ≤ 400') && sent.includes('fitted on the node'),
+    `"${guard}" → "${sent}" ${sim.stderr ?? ''}`);
+  await page.screenshot({ path: join(artifacts, 'size-guard.png'), fullPage: true });
+
   // A node that is down: a visible error, not a spinner forever; the page keeps working.
   const closed = await new Promise((res) => { const srv = createServer(); srv.listen(0, '127.0.0.1', () => { const p = srv.address().port; srv.close(() => res(p)); }); });
   const downUrl = `http://127.0.0.1:${closed}`;
@@ -189,12 +345,39 @@ try {
   check('a node that is down gives a visible error and the page stays usable', usable && (await page.$('#progress')) === null, `${await page.textContent('#error')} (${downMs} ms)`);
   await page.screenshot({ path: join(artifacts, 'node-down.png'), fullPage: true });
 
+  // The single-threaded fallback: the same fit in a page that is not cross-origin isolated.
+  const single = await ctx.newPage();
+  single.on('pageerror', (e) => errors.push(String(e)));
+  single.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+  await single.goto(plain.url + '/');
+  await single.waitForSelector('#env[data-ready=true]', { timeout: 60_000 });
+  const env1 = await single.evaluate(() => ({ isolated: self.crossOriginIsolated, workers: document.querySelector('#env').dataset.workers,
+    text: document.querySelector('#env').textContent }));
+  check('(e) a page that is not cross-origin isolated says it runs single-threaded', env1.isolated === false && env1.workers === '0'
+    && env1.text.includes('single-threaded'), env1.text);
+  await single.setInputFiles('#data-file', join(datasets, 'small.npz'));
+  await single.waitForSelector('#data-2 canvas');
+  await importConfig(single, 'small.yaml', smallYaml(join(datasets, 'small.npz')));
+  await single.click('#fit-here');
+  await single.waitForSelector('#estimates', { timeout: 300_000 });
+  const est1 = await readEstimates(single);
+  const ms1 = Number(/fitted in (\d+) ms/.exec(await single.textContent('#status'))?.[1]);
+  const same1 = Math.max(...est1.map((e, k) => Math.abs(e.value - est[k].value) / Math.max(1e-12, Math.abs(est[k].value))));
+  const truth1 = againstTruth(est1);
+  check('the single-threaded build fits the same numbers', est1.length === 14 && truth1.within === 14 && same1 < 1e-9,
+    `largest relative difference to the threaded fit ${same1.toExponential(2)}; ${ms1} ms single-threaded vs ${browserMs} ms threaded`);
+  await single.screenshot({ path: join(artifacts, 'single-threaded.png'), fullPage: true });
+  const [cancelled1, detail1] = await cancelLongRun(single);
+  await single.waitForSelector('#env[data-ready=true]', { timeout: 60_000 });
+  check('a single-threaded fit keeps the page responsive and cancels (the worker is replaced)', cancelled1, detail1);
+
   check('no errors in the page console', errors.filter((e) => !e.includes('ERR_CONNECTION_REFUSED')).length === 0, errors.join(' | '));
 } catch (e) {
   check('the run finished', false, String(e?.stack ?? e));
 } finally {
   await ctx.close();
   node.kill();
+  plain.srv.close();
 }
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed === 0 ? 0 : 1);

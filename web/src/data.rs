@@ -117,17 +117,11 @@ mod tests {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/datasets");
         let read_file =
             |name: &str| read(name, std::fs::read(dir.join(name)).expect("fixture")).expect("read");
-        let (config, _, _) = crate::config_text::from_yaml(&crate::config_text::to_yaml(
-            &crate::config_text::Analyzer {
-                dt: 0.5,
-                q: 0.0054,
-                start_frame: 1,
-                end_frame: 100,
-                phi: None,
-            },
-            &crate::config_text::default_rows(),
-        ))
-        .expect("config");
+        let mut form = crate::config_text::Form::default();
+        form.analyzer.dt = 0.5;
+        form.analyzer.q = 0.0054;
+        form.analyzer.end_frame = 100;
+        let config = form.config().expect("config");
         let npz = select(&read_file("small.npz"), &config).expect("select");
         for name in [
             "small_flat.h5",

@@ -1,7 +1,8 @@
 //! Heterodyne XPCS in the browser: drop a two-time file, look at the C2 matrices, fit
 //! them here with the same `heterodyne-core` as the CLI (compiled to wasm32), or send the
 //! job to a node. The page mounts from JavaScript (`mount()`), never from a wasm start
-//! function, so that worker threads can instantiate the module without a second UI.
+//! function, so that the fit worker (`www/fit-worker.js`, [`fit::task`]) and rayon's
+//! threads can instantiate the module without a second UI.
 
 pub mod components;
 pub mod config_text;
@@ -14,7 +15,8 @@ use wasm_bindgen::prelude::wasm_bindgen;
 #[cfg(all(feature = "threads", target_arch = "wasm32"))]
 pub use wasm_bindgen_rayon::init_thread_pool;
 
-/// Worker threads the page computes on: rayon's pool in the threaded build, 0 otherwise.
+/// Threads this module computes on: rayon's pool of web workers in the threaded build (which
+/// only the fit worker loads), 0 otherwise.
 pub fn workers() -> usize {
     if cfg!(feature = "threads") {
         rayon::current_num_threads()

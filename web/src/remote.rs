@@ -12,7 +12,7 @@ use heterodyne_core::data::prepare::Prepared;
 use heterodyne_core::model::params::PHYSICS;
 use serde_json::Value;
 
-use crate::fit::{Estimate, Outcome};
+use crate::fit::{Estimate, Marginal, Method, Outcome, Posterior, ScalingFit};
 
 /// `base` + `path`, `base` without a trailing slash (empty: this origin).
 fn url(base: &str, path: &str) -> String {
@@ -40,12 +40,18 @@ async fn refusal(response: gloo_net::http::Response) -> String {
     }
 }
 
-/// Submits `bytes` (file `name`) with `yaml`; returns the job id.
-pub async fn submit(base: &str, yaml: &str, name: &str, bytes: &[u8]) -> Result<String, String> {
+/// Submits `bytes` (file `name`) with `yaml` to run `method`; returns the job id.
+pub async fn submit(
+    base: &str,
+    yaml: &str,
+    method: Method,
+    name: &str,
+    bytes: &[u8],
+) -> Result<String, String> {
     let form =
         web_sys::FormData::new().map_err(|_| "the browser cannot build a form".to_string())?;
     let _ = form.append_with_str("config", yaml);
-    let _ = form.append_with_str("method", "nlsq");
+    let _ = form.append_with_str("method", method.as_str());
     let array = js_sys::Uint8Array::from(bytes);
     let parts = js_sys::Array::of1(&array);
     let blob = web_sys::Blob::new_with_u8_array_sequence(&parts)
@@ -126,26 +132,95 @@ pub async fn result(base: &str, id: &str) -> Result<(Outcome, Prepared), String>
     let (_, c2_fit) = array("c2_fit")?;
     let (_, phi) = array("phi")?;
     let n = shape.last().copied().unwrap_or(0);
+    let estimate = |name: &str, v: &Value| Estimate {
+        name: name.to_string(),
+        value: v["value"].as_f64().unwrap_or(f64::NAN),
+        std_error: v["std_error"].as_f64(),
+    };
     let estimates = PHYSICS
         .iter()
-        .map(|p| Estimate {
-            name: p.name,
-            value: result["parameters"][p.name]["value"]
-                .as_f64()
-                .unwrap_or(f64::NAN),
-            std_error: result["parameters"][p.name]["std_error"].as_f64(),
-        })
+        .map(|p| estimate(p.name, &result["parameters"][p.name]))
         .collect();
+    let per_angle = |name: &str| -> Vec<Estimate> {
+        result["scaling"][name]
+            .as_array()
+            .map(|a| a.iter().map(|v| estimate(name, v)).collect())
+            .unwrap_or_default()
+    };
+    let scaling = ScalingFit {
+        mode: result["scaling"]["mode"].as_str().unwrap_or("").to_string(),
+        phi: phi.clone(),
+        contrast: per_angle("contrast"),
+        offset: per_angle("offset"),
+    };
+    let posterior = match result["posterior"].as_object() {
+        None => None,
+        Some(summaries) => {
+            let draws = get(format!("/api/jobs/{id}/posterior.npz"))
+                .await?
+                .binary()
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut z = Npz::new(Cursor::new(draws.as_slice()))
+                .map_err(|e| format!("posterior.npz: {e}"))?;
+            // The physics parameters in kernel order, then scaling and σ.
+            let mut names: Vec<&String> = summaries.keys().collect();
+            names.sort_by_key(|n| {
+                PHYSICS
+                    .iter()
+                    .position(|p| p.name == n.as_str())
+                    .unwrap_or(PHYSICS.len())
+            });
+            let mut marginals = Vec::new();
+            for name in names {
+                let s = &summaries[name.as_str()];
+                let key = format!("posterior.{name}");
+                let (shape, values) = z
+                    .array(&key)
+                    .map_err(|e| format!("posterior.npz: {e}"))?
+                    .ok_or_else(|| format!("posterior.npz: no {key}"))?;
+                let per_chain = shape.get(1).copied().unwrap_or(values.len()).max(1);
+                marginals.push(Marginal {
+                    name: name.clone(),
+                    mean: s["mean"].as_f64().unwrap_or(f64::NAN),
+                    std: s["std"].as_f64().unwrap_or(f64::NAN),
+                    r_hat: s["r_hat"].as_f64().unwrap_or(f64::NAN),
+                    ess_bulk: s["ess_bulk"].as_f64().unwrap_or(f64::NAN),
+                    chains: values.chunks(per_chain).map(<[f64]>::to_vec).collect(),
+                });
+            }
+            let cmc = &result["cmc"];
+            Some(Posterior {
+                marginals,
+                shards: cmc["num_shards"].as_u64().unwrap_or(0) as usize,
+                divergences: cmc["divergences"].as_u64().unwrap_or(0) as usize,
+                converged: cmc["converged"].as_bool().unwrap_or(false),
+                warnings: cmc["warnings"]
+                    .as_array()
+                    .map(|w| {
+                        w.iter()
+                            .filter_map(|x| x.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            })
+        }
+    };
     Ok((
         Outcome {
             estimates,
+            scaling,
             c2_fit,
             chi2: (
                 result["chi2"].as_f64().unwrap_or(f64::NAN),
                 result["reduced_chi2"].as_f64().unwrap_or(f64::NAN),
             ),
             iterations: result["iterations"].as_u64().unwrap_or(0) as usize,
-            converged: result["converged"].as_bool().unwrap_or(false),
+            converged: result["nlsq_converged"]
+                .as_bool()
+                .or_else(|| result["converged"].as_bool())
+                .unwrap_or(false),
+            posterior,
         },
         Prepared {
             c2: c2_exp,
@@ -168,4 +243,16 @@ pub async fn share(base: &str, id: &str) -> Result<String, String> {
     let v: Value = r.json().await.map_err(|e| e.to_string())?;
     let path = v["url"].as_str().unwrap_or_default();
     Ok(url(base, path))
+}
+
+/// Asks the node to stop job `id`.
+pub async fn cancel(base: &str, id: &str) -> Result<(), String> {
+    let r = Request::post(&url(base, &format!("/api/jobs/{id}/cancel")))
+        .send()
+        .await
+        .map_err(|e| unreachable(base, e))?;
+    if !r.ok() {
+        return Err(refusal(r).await);
+    }
+    Ok(())
 }

@@ -8,6 +8,7 @@ mod fit;
 mod node;
 mod parameters;
 pub mod problem;
+pub mod settings;
 mod slurm;
 
 use std::path::{Path, PathBuf};

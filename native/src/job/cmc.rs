@@ -4,94 +4,16 @@
 use std::path::Path;
 
 use anyhow::Context;
+use heterodyne_core::config::settings::sigma_from_nlsq;
 use heterodyne_core::exec::Observer;
 use heterodyne_core::mcmc::cmc::{Backend, CmcReport, CmcSettings, run_cmc};
-use heterodyne_core::mcmc::nuts::NutsSettings;
-use heterodyne_core::mcmc::posterior::{Noise, PosteriorOptions};
 use heterodyne_core::nlsq::{FitProblem, NlsqReport};
 
 use super::nlsq::Group;
 use crate::cluster::shard_task::{self, ProblemInputs};
 use crate::cluster::slurm::SlurmExecutor;
-use crate::config::{BackendKind, CmcOptions, Config, NoiseKind};
+use crate::config::{BackendKind, CmcOptions, Config};
 use crate::hw::pool::{self, BindWarnings, Placement};
-
-/// The NUTS settings of `o` (checked before any fitting starts).
-pub fn nuts_settings(o: &CmcOptions) -> NutsSettings {
-    NutsSettings {
-        num_warmup: o.num_warmup,
-        num_samples: o.num_samples,
-        target_accept: o.target_accept_prob,
-        max_tree_depth: o.max_tree_depth,
-        seed: o.seed,
-        mass: o.mass,
-    }
-}
-
-/// The CMC settings for `problem` from resolved options.
-pub fn settings(
-    o: &CmcOptions,
-    config: &Config,
-    problem: &FitProblem,
-    sigma_nlsq: f64,
-) -> CmcSettings {
-    let noise = match o.noise {
-        // The reference's HalfNormal(1.5 × MAD of the data); shards temper it by 1/K,
-        // which is its ×√K.
-        NoiseKind::Sampled => Noise::Sampled {
-            scale: 1.5 * problem.data_scale(),
-        },
-        NoiseKind::Fixed => Noise::Fixed(sigma_nlsq),
-    };
-    let mut priors = Vec::new();
-    for p in &config.parameters.physics {
-        if let Some(prior) = p.prior
-            && p.vary
-        {
-            priors.push((p.name.to_string(), prior));
-        }
-    }
-    for (setting, name) in [
-        (&config.parameters.contrast, "contrast"),
-        (&config.parameters.offset, "offset"),
-    ] {
-        if let Some(prior) = setting.prior
-            && problem.param_names().iter().any(|n| n == name)
-        {
-            priors.push((name.to_string(), prior));
-        }
-    }
-    CmcSettings {
-        nuts: nuts_settings(o),
-        num_chains: o.num_chains,
-        shards: o.shards,
-        strategy: o.strategy,
-        posterior: PosteriorOptions {
-            noise,
-            priors,
-            reparam: o.reparam,
-        },
-        robust: o.robust,
-        validation: o.validation,
-    }
-}
-
-/// RMS of the NLSQ residuals per independent cell: the σ a fixed-noise likelihood uses
-/// and a sampled σ starts from.
-pub fn sigma_from_nlsq(report: &NlsqReport) -> f64 {
-    (report.chi2 / report.n_points.max(1) as f64)
-        .sqrt()
-        .max(1e-12)
-}
-
-/// Draws (warm-up included) that sampling `problem` will take.
-pub fn total_draws(o: &CmcOptions, problem: &FitProblem) -> u64 {
-    let k = o
-        .shards
-        .resolve(problem.n_residuals(), problem.n_rows())
-        .unwrap_or(1) as u64;
-    k * o.num_chains as u64 * (o.num_warmup + o.num_samples)
-}
 
 /// What a shard in another process needs to rebuild the problem: the group's cells and
 /// where the work directory goes.
@@ -181,7 +103,7 @@ pub fn sample(
     remark: &dyn Fn(&str),
 ) -> anyhow::Result<CmcReport> {
     let sigma0 = sigma_from_nlsq(report);
-    let settings = settings(o, config, problem, sigma0);
+    let settings = o.settings(config, problem, sigma0);
     let k = settings
         .shards
         .resolve(problem.n_residuals(), problem.n_rows())?;

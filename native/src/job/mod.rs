@@ -20,7 +20,6 @@ use serde::{Deserialize, Serialize};
 use crate::config::{CmcOptions, Config};
 use crate::hw::pool::Placement;
 
-pub use cmc::{nuts_settings as cmc_nuts_settings, settings as cmc_settings, sigma_from_nlsq};
 pub use input::{load, read_weights, resolve_data_path};
 pub use run::run;
 

@@ -1,9 +1,10 @@
 //! The NLSQ stage of a job: settings from the config and the overrides, and one fit of a
 //! group of angles.
 
+use heterodyne_core::config::settings::nlsq_settings;
 use heterodyne_core::exec::{Observer, Par};
 use heterodyne_core::model::HeterodyneModel;
-use heterodyne_core::nlsq::{self, FitProblem, NlsqReport, NlsqSettings};
+use heterodyne_core::nlsq::{self, FitProblem, NlsqReport};
 
 use super::JobSpec;
 use crate::config::Config;
@@ -20,23 +21,23 @@ fn memory_budget() -> usize {
     available.unwrap_or(4 << 30) / 2
 }
 
-/// The solver settings of `spec`. `multistart_n == usize::MAX` means "on, with the
-/// default count", set per problem in [`fit_group`].
-pub fn settings(spec: &JobSpec) -> NlsqSettings {
-    let o = &spec.config.fit.nlsq;
-    let multistart_n = match spec.multistart {
-        Some(n) => n,
-        None if o.multistart => o.multistart_n.unwrap_or(usize::MAX),
-        None => 0,
-    };
-    NlsqSettings {
-        tolerances: o.tolerances,
-        strategy: spec.strategy.unwrap_or(o.strategy),
-        chunk_size: o.chunk_size,
+/// What the job overrides of the config's solver settings, and the memory it may plan for.
+#[derive(Debug, Clone, Copy)]
+pub struct Overrides {
+    /// `--multistart N` (`Some(0)`: off).
+    pub multistart: Option<usize>,
+    /// `--strategy`.
+    pub strategy: Option<heterodyne_core::nlsq::Strategy>,
+    /// Bytes.
+    pub memory_budget_bytes: usize,
+}
+
+/// The overrides of `spec`.
+pub fn overrides(spec: &JobSpec) -> Overrides {
+    Overrides {
+        multistart: spec.multistart,
+        strategy: spec.strategy,
         memory_budget_bytes: memory_budget(),
-        multistart_n,
-        seed: o.seed,
-        multistart_width: 1.0,
     }
 }
 
@@ -46,17 +47,20 @@ pub use heterodyne_core::config::problem::{Group, build_problem};
 pub fn fit_group(
     config: &Config,
     group: &Group<'_>,
-    settings: &NlsqSettings,
+    overrides: Overrides,
     pool: &rayon::ThreadPool,
     par: Par,
     observer: &dyn Observer,
 ) -> anyhow::Result<(HeterodyneModel, FitProblem, NlsqReport)> {
     let (model, problem) = build_problem(config, group)
         .map_err(|e| anyhow::anyhow!("{}: {e}", config.path.display()))?;
-    let mut settings = settings.clone();
-    if settings.multistart_n == usize::MAX {
-        settings.multistart_n = 2 * problem.n_params() + 1;
-    }
+    let settings = nlsq_settings(
+        config,
+        &problem,
+        overrides.multistart,
+        overrides.strategy,
+        overrides.memory_budget_bytes,
+    );
     let report = pool.install(|| nlsq::fit(&problem, &settings, par, observer))?;
     Ok((model, problem, report))
 }

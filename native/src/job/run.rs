@@ -35,7 +35,7 @@ pub fn run(spec: &JobSpec, sink: &dyn JobSink) -> anyhow::Result<JobOutcome> {
     let config = &spec.config;
     if spec.method != Method::Nlsq {
         // Refuse bad sampler settings before spending time on the NLSQ fit.
-        cmc::nuts_settings(&spec.cmc).validate(spec.cmc.num_chains)?;
+        spec.cmc.nuts().validate(spec.cmc.num_chains)?;
         if spec.cmc.backend == crate::config::BackendKind::Slurm {
             crate::cluster::slurm::preflight()?;
         }
@@ -47,7 +47,7 @@ pub fn run(spec: &JobSpec, sink: &dyn JobSink) -> anyhow::Result<JobOutcome> {
     }
     let t_loaded = start.elapsed().as_secs_f64();
 
-    let settings = nlsq::settings(spec);
+    let overrides = nlsq::overrides(spec);
     let (pool, par, warning) = spec.placement.pool()?;
     if let Some(w) = warning {
         sink.remark(&w);
@@ -82,7 +82,7 @@ pub fn run(spec: &JobSpec, sink: &dyn JobSink) -> anyhow::Result<JobOutcome> {
         .collect();
     for c in &cells {
         let (model, problem, report) =
-            nlsq::fit_group(config, &c.group(n), &settings, &pool, par, sink)?;
+            nlsq::fit_group(config, &c.group(n), overrides, &pool, par, sink)?;
         fits.push(Fitted {
             phi: c.phi.clone(),
             model,
@@ -94,10 +94,7 @@ pub fn run(spec: &JobSpec, sink: &dyn JobSink) -> anyhow::Result<JobOutcome> {
 
     let mut posteriors: Vec<CmcReport> = Vec::new();
     if spec.method != Method::Nlsq {
-        let total_draws = problems
-            .iter()
-            .map(|p| cmc::total_draws(&spec.cmc, p))
-            .sum();
+        let total_draws = problems.iter().map(|p| spec.cmc.total_draws(p)).sum();
         sink.stage(Stage::Cmc { total_draws });
         let near = spec
             .output_dir

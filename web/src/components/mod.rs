@@ -1,7 +1,10 @@
 //! The page, one component per file: the app shell and its state ([`app`]), C2 heatmaps
-//! ([`heatmap`]), cuts through them ([`cuts`]) and the parameter table ([`params`]).
+//! with zoom ([`heatmap`]), cuts through them ([`cuts`]), the parameter table
+//! ([`params`]), the result tables ([`results`]) and the CMC posterior ([`posterior`]).
 
 pub mod app;
 pub mod cuts;
 pub mod heatmap;
 pub mod params;
+pub mod posterior;
+pub mod results;

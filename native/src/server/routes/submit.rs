@@ -110,7 +110,9 @@ fn validate(
         .map_err(|e| ApiError::Invalid(e.to_string()))?;
     let method = method.unwrap_or_else(|| Method::of_config(&config));
     if method != Method::Nlsq {
-        job::cmc_nuts_settings(&config.cmc)
+        config
+            .cmc
+            .nuts()
             .validate(config.cmc.num_chains)
             .map_err(|e| ApiError::Invalid(format!("config: optimization.cmc: {e}")))?;
     }
