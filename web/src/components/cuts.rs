@@ -4,24 +4,11 @@
 
 use leptos::prelude::*;
 
+use super::svg::{finite_range, points};
+
 const W: f64 = 300.0;
 const H: f64 = 180.0;
 const COLOURS: [&str; 3] = ["#1f77b4", "#d62728", "#2ca02c"];
-
-/// The SVG `points` of `ys` scaled into the plot box with limits `lo..hi`.
-fn points(ys: &[f64], lo: f64, hi: f64) -> String {
-    let n = ys.len().max(2) as f64 - 1.0;
-    ys.iter()
-        .enumerate()
-        .filter(|(_, y)| y.is_finite())
-        .map(|(i, y)| {
-            let x = 4.0 + (W - 8.0) * i as f64 / n;
-            let v = H - 4.0 - (H - 8.0) * (y - lo) / (hi - lo);
-            format!("{x:.1},{v:.1}")
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
 
 /// The series of one cut: (label, data, fit).
 fn series(data: &[f64], fit: &[f64], n: usize) -> Vec<(String, Vec<f64>, Vec<f64>)> {
@@ -59,10 +46,7 @@ pub fn Cuts(
         .into_iter()
         .enumerate()
         .map(|(k, (label, d, f))| {
-            let all: Vec<f64> = d.iter().chain(&f).copied().filter(|v| v.is_finite()).collect();
-            let lo = all.iter().copied().fold(f64::INFINITY, f64::min);
-            let hi = all.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            let (lo, hi) = if hi > lo { (lo, hi) } else { (lo - 1.0, lo + 1.0) };
+            let (lo, hi) = finite_range(d.iter().chain(&f));
             let colour = COLOURS[k % COLOURS.len()];
             view! {
                 <figure class="cut">
@@ -70,8 +54,8 @@ pub fn Cuts(
                     <svg width=W.to_string() height=H.to_string() role="img"
                         aria-label=format!("{title}: {label}, data and fit")>
                         <rect x="0" y="0" width=W.to_string() height=H.to_string() fill="none" stroke="#ccc"/>
-                        <polyline points=points(&d, lo, hi) fill="none" stroke=colour stroke-width="1" opacity="0.6"/>
-                        <polyline points=points(&f, lo, hi) fill="none" stroke="#111" stroke-width="1.5" stroke-dasharray="4 2"/>
+                        <polyline points=points(&d, lo, hi, W, H) fill="none" stroke=colour stroke-width="1" opacity="0.6"/>
+                        <polyline points=points(&f, lo, hi, W, H) fill="none" stroke="#111" stroke-width="1.5" stroke-dasharray="4 2"/>
                     </svg>
                     <div class="limits"><span>{format!("{lo:.4}")}</span><span>"data (colour) · fit (dashed)"</span><span>{format!("{hi:.4}")}</span></div>
                 </figure>

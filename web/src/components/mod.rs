@@ -1,6 +1,7 @@
 //! The page, one component per file: the app shell and its state ([`app`]), C2 heatmaps
 //! with zoom ([`heatmap`]), cuts through them ([`cuts`]), the parameter table
-//! ([`params`]), the result tables ([`results`]) and the CMC posterior ([`posterior`]).
+//! ([`params`]), the result tables ([`results`]), the CMC posterior ([`posterior`]) and their shared SVG scaling
+//! ([`svg`]).
 
 pub mod app;
 pub mod cuts;
@@ -8,3 +9,4 @@ pub mod heatmap;
 pub mod params;
 pub mod posterior;
 pub mod results;
+pub mod svg;

@@ -3,6 +3,7 @@
 
 use leptos::prelude::*;
 
+use super::svg::{finite_range, points};
 use crate::fit::{Marginal, Posterior};
 
 const W: f64 = 260.0;
@@ -19,7 +20,7 @@ fn histogram(values: &[f64]) -> (Vec<usize>, f64, f64) {
     let hi = finite.fold(f64::NEG_INFINITY, f64::max);
     let mut counts = vec![0; BINS];
     if hi.partial_cmp(&lo) != Some(std::cmp::Ordering::Greater) {
-        counts[BINS / 2] = values.len();
+        counts[BINS / 2] = values.iter().filter(|v| v.is_finite()).count();
         return (counts, lo, lo);
     }
     for v in values.iter().filter(|v| v.is_finite()) {
@@ -56,33 +57,14 @@ fn histogram_view(m: &Marginal) -> impl IntoView + use<> {
 }
 
 fn trace_view(m: &Marginal) -> impl IntoView + use<> {
-    let all = m.chains.iter().flatten().copied().filter(|v| v.is_finite());
-    let lo = all.clone().fold(f64::INFINITY, f64::min);
-    let hi = all.fold(f64::NEG_INFINITY, f64::max);
-    let (lo, hi) = if hi > lo {
-        (lo, hi)
-    } else {
-        (lo - 1.0, lo + 1.0)
-    };
+    let (lo, hi) = finite_range(m.chains.iter().flatten());
     let lines = m
         .chains
         .iter()
         .enumerate()
         .map(|(c, draws)| {
-            let n = draws.len().max(2) as f64 - 1.0;
-            let points = draws
-                .iter()
-                .enumerate()
-                .filter(|(_, y)| y.is_finite())
-                .map(|(i, y)| {
-                    let x = 4.0 + (W - 8.0) * i as f64 / n;
-                    let v = H - 4.0 - (H - 8.0) * (y - lo) / (hi - lo);
-                    format!("{x:.1},{v:.1}")
-                })
-                .collect::<Vec<_>>()
-                .join(" ");
             view! {
-                <polyline class="chain" points=points fill="none"
+                <polyline class="chain" points=points(draws, lo, hi, W, H) fill="none"
                     stroke=CHAIN_COLOURS[c % CHAIN_COLOURS.len()] stroke-width="0.7" opacity="0.8"/>
             }
         })
