@@ -113,27 +113,22 @@ impl Default for Form {
     }
 }
 
-/// `root[path…]` as an object, created (or replaced, if it held a scalar) on the way.
-fn object_at<'a>(root: &'a mut Value, path: &[&str]) -> &'a mut Map<String, Value> {
-    let mut here = root;
-    for key in path {
-        if !here.is_object() {
-            *here = Value::Object(Map::new());
-        }
-        let Value::Object(map) = here else {
-            unreachable!("made an object above")
-        };
-        here = map
-            .entry(key.to_string())
-            .or_insert_with(|| Value::Object(Map::new()));
+/// `value` as an object, replacing whatever else it held.
+fn as_object(value: &mut Value) -> &mut Map<String, Value> {
+    if !value.is_object() {
+        *value = Value::Object(Map::new());
     }
-    if !here.is_object() {
-        *here = Value::Object(Map::new());
-    }
-    match here {
+    match value {
         Value::Object(map) => map,
         _ => unreachable!("made an object above"),
     }
+}
+
+/// `root[path…]` as an object, created (or replacing a scalar) on the way.
+fn object_at<'a>(root: &'a mut Value, path: &[&str]) -> &'a mut Map<String, Value> {
+    path.iter().fold(as_object(root), |map, key| {
+        as_object(map.entry(key.to_string()).or_insert(Value::Null))
+    })
 }
 
 /// Sets `value`, `min`, `max` (and `vary`) of `row` in `group`, keeping its other keys
@@ -147,30 +142,19 @@ fn put_row(doc: &mut Value, group: &str, row: &Row, with_vary: bool) {
                 .flatten()
                 .is_none_or(|k| PHYSICS[k].name != row.name)
     });
-    let entry = entries
-        .entry(row.name.to_string())
-        .or_insert_with(|| Value::Object(Map::new()));
-    if !entry.is_object() {
-        *entry = Value::Object(Map::new());
-    }
-    if let Value::Object(e) = entry {
-        e.insert("value".into(), json!(row.value));
-        e.insert("min".into(), json!(row.min));
-        e.insert("max".into(), json!(row.max));
-        if with_vary {
-            e.insert("vary".into(), json!(row.vary));
-        }
+    let e = as_object(entries.entry(row.name.to_string()).or_insert(Value::Null));
+    e.insert("value".into(), json!(row.value));
+    e.insert("min".into(), json!(row.min));
+    e.insert("max".into(), json!(row.max));
+    if with_vary {
+        e.insert("vary".into(), json!(row.vary));
     }
 }
 
 impl Form {
     /// The config document of the form (the imported one with the form laid over it).
     pub fn document(&self) -> Value {
-        let mut doc = if self.base.is_object() {
-            self.base.clone()
-        } else {
-            Value::Object(Map::new())
-        };
+        let mut doc = self.base.clone();
         let a = &self.analyzer;
         let analyzer = object_at(&mut doc, &["analyzer_parameters"]);
         analyzer.insert("dt".into(), json!(a.dt));
@@ -187,9 +171,7 @@ impl Form {
             }
         }
         // The flat section would be applied under `parameters`; the form says it all.
-        if let Value::Object(root) = &mut doc {
-            root.remove("initial_parameters");
-        }
+        as_object(&mut doc).remove("initial_parameters");
         for (spec, row) in PHYSICS.iter().zip(&self.rows) {
             put_row(&mut doc, spec.group.key(), row, true);
         }

@@ -51,6 +51,11 @@ impl CmcOptions {
         }
     }
 
+    /// Checks the sampler settings, naming the offending one (before any fitting starts).
+    pub fn check(&self) -> crate::Result<()> {
+        self.nuts().validate(self.num_chains)
+    }
+
     /// The CMC settings for `problem` of `config`, with σ from the NLSQ fit
     /// (`sigma_nlsq`, used when the noise is fixed).
     pub fn settings(&self, config: &Config, problem: &FitProblem, sigma_nlsq: f64) -> CmcSettings {

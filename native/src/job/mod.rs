@@ -36,13 +36,20 @@ pub enum Method {
 }
 
 impl Method {
+    /// The method spelled `text` (`nlsq`, `cmc`, `both`).
+    pub fn parse(text: &str) -> Option<Self> {
+        [Method::Nlsq, Method::Cmc, Method::Both]
+            .into_iter()
+            .find(|m| m.as_str() == text)
+    }
+
     /// `optimization.method` of the config, else NLSQ.
     pub fn of_config(config: &Config) -> Self {
-        match config.method.as_deref() {
-            Some("cmc") => Method::Cmc,
-            Some("both") => Method::Both,
-            _ => Method::Nlsq,
-        }
+        config
+            .method
+            .as_deref()
+            .and_then(Method::parse)
+            .unwrap_or(Method::Nlsq)
     }
 
     /// The name used in configs and results.

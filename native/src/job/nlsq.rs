@@ -7,10 +7,9 @@ use heterodyne_core::model::HeterodyneModel;
 use heterodyne_core::nlsq::{self, FitProblem, NlsqReport};
 
 use super::JobSpec;
-use crate::config::Config;
 
 /// Memory the fit may plan for: half of what the OS reports available.
-fn memory_budget() -> usize {
+pub fn memory_budget() -> usize {
     let available = std::fs::read_to_string("/proc/meminfo").ok().and_then(|s| {
         s.lines()
             .find(|l| l.starts_with("MemAvailable:"))
@@ -21,45 +20,27 @@ fn memory_budget() -> usize {
     available.unwrap_or(4 << 30) / 2
 }
 
-/// What the job overrides of the config's solver settings, and the memory it may plan for.
-#[derive(Debug, Clone, Copy)]
-pub struct Overrides {
-    /// `--multistart N` (`Some(0)`: off).
-    pub multistart: Option<usize>,
-    /// `--strategy`.
-    pub strategy: Option<heterodyne_core::nlsq::Strategy>,
-    /// Bytes.
-    pub memory_budget_bytes: usize,
-}
-
-/// The overrides of `spec`.
-pub fn overrides(spec: &JobSpec) -> Overrides {
-    Overrides {
-        multistart: spec.multistart,
-        strategy: spec.strategy,
-        memory_budget_bytes: memory_budget(),
-    }
-}
-
 pub use heterodyne_core::config::problem::{Group, build_problem};
 
-/// One fit of a group with the config's settings, on `pool`.
+/// One fit of a group with the settings of `spec` (its config and the overrides), planning
+/// for `memory_budget_bytes`, on `pool`.
 pub fn fit_group(
-    config: &Config,
+    spec: &JobSpec,
     group: &Group<'_>,
-    overrides: Overrides,
+    memory_budget_bytes: usize,
     pool: &rayon::ThreadPool,
     par: Par,
     observer: &dyn Observer,
 ) -> anyhow::Result<(HeterodyneModel, FitProblem, NlsqReport)> {
+    let config = &spec.config;
     let (model, problem) = build_problem(config, group)
         .map_err(|e| anyhow::anyhow!("{}: {e}", config.path.display()))?;
     let settings = nlsq_settings(
         config,
         &problem,
-        overrides.multistart,
-        overrides.strategy,
-        overrides.memory_budget_bytes,
+        spec.multistart,
+        spec.strategy,
+        memory_budget_bytes,
     );
     let report = pool.install(|| nlsq::fit(&problem, &settings, par, observer))?;
     Ok((model, problem, report))

@@ -35,7 +35,7 @@ pub fn run(spec: &JobSpec, sink: &dyn JobSink) -> anyhow::Result<JobOutcome> {
     let config = &spec.config;
     if spec.method != Method::Nlsq {
         // Refuse bad sampler settings before spending time on the NLSQ fit.
-        spec.cmc.nuts().validate(spec.cmc.num_chains)?;
+        spec.cmc.check()?;
         if spec.cmc.backend == crate::config::BackendKind::Slurm {
             crate::cluster::slurm::preflight()?;
         }
@@ -47,7 +47,7 @@ pub fn run(spec: &JobSpec, sink: &dyn JobSink) -> anyhow::Result<JobOutcome> {
     }
     let t_loaded = start.elapsed().as_secs_f64();
 
-    let overrides = nlsq::overrides(spec);
+    let memory_budget = nlsq::memory_budget();
     let (pool, par, warning) = spec.placement.pool()?;
     if let Some(w) = warning {
         sink.remark(&w);
@@ -82,7 +82,7 @@ pub fn run(spec: &JobSpec, sink: &dyn JobSink) -> anyhow::Result<JobOutcome> {
         .collect();
     for c in &cells {
         let (model, problem, report) =
-            nlsq::fit_group(config, &c.group(n), overrides, &pool, par, sink)?;
+            nlsq::fit_group(spec, &c.group(n), memory_budget, &pool, par, sink)?;
         fits.push(Fitted {
             phi: c.phi.clone(),
             model,

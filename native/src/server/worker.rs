@@ -158,11 +158,8 @@ fn execute(state: &AppState, slot: usize, slots: usize, job: JobRecord) {
     // a record; it is replaced.
     let result_dir = state.result_dir(&job.id);
     remove(&result_dir);
-    let method = match job.method.as_str() {
-        "cmc" => Method::Cmc,
-        "both" => Method::Both,
-        _ => Method::Nlsq,
-    };
+    // The store holds only methods checked at submission.
+    let method = Method::parse(&job.method).unwrap_or(Method::Nlsq);
     let sink = NodeSink {
         state,
         id: &job.id,

@@ -162,7 +162,9 @@ pub fn Heatmap(
     let (hover, set_hover) = signal(String::from("point at a cell; drag to zoom"));
     let window = RwSignal::new(Window::full(n));
     let drag_from = RwSignal::new(None::<(usize, usize)>);
-    let m = matrix.clone();
+    // Shared by the painter and the readout, not copied.
+    let matrix: std::sync::Arc<[f64]> = matrix.into();
+    let m = std::sync::Arc::clone(&matrix);
     Effect::new(move |_| {
         let w = window.get();
         if let Some(c) = canvas.get() {

@@ -192,6 +192,15 @@ fn estimates(report: &NlsqReport, phi: &[f64]) -> (Vec<Estimate>, ScalingFit) {
     (physics, scaling)
 }
 
+/// The page's text of a core error in `stage` (`""`, `"CMC: "`): [`CANCELLED`] when the user
+/// stopped the fit.
+fn failure(stage: &'static str) -> impl Fn(heterodyne_core::Error) -> String {
+    move |e| match e {
+        heterodyne_core::Error::Cancelled => CANCELLED.to_string(),
+        e => format!("{stage}{e}"),
+    }
+}
+
 /// Memory an in-browser fit may plan for (wasm32 addresses at most 4 GiB).
 const MEMORY_BUDGET: usize = 512 << 20;
 
@@ -199,10 +208,6 @@ const MEMORY_BUDGET: usize = 512 << 20;
 /// call then returns [`CANCELLED`]). In the browser CMC shards run one after another; a
 /// shard's chains use `par`.
 pub fn run(request: &Request, par: Par, progress: &Progress) -> Result<Outcome, String> {
-    let stopped = |e: heterodyne_core::Error| match e {
-        heterodyne_core::Error::Cancelled => CANCELLED.to_string(),
-        e => e.to_string(),
-    };
     let config = Config::parse(std::path::Path::new("config"), &request.config_yaml)
         .map_err(|e| e.to_string())?;
     let (model, problem) = build_problem(
@@ -219,13 +224,12 @@ pub fn run(request: &Request, par: Par, progress: &Progress) -> Result<Outcome, 
         // Refuse bad sampler settings before spending time on the NLSQ fit.
         config
             .cmc
-            .nuts()
-            .validate(config.cmc.num_chains)
+            .check()
             .map_err(|e| format!("config: optimization.cmc: {e}"))?;
     }
     let settings = nlsq_settings(&config, &problem, None, None, MEMORY_BUDGET);
     progress.enter(Phase::Nlsq, 0);
-    let report = nlsq::fit(&problem, &settings, par, progress).map_err(stopped)?;
+    let report = nlsq::fit(&problem, &settings, par, progress).map_err(failure(""))?;
     let c2_fit = model
         .c2(&report.physics, &report.scaling, par)
         .map_err(|e| e.to_string())?;
@@ -243,10 +247,7 @@ pub fn run(request: &Request, par: Par, progress: &Progress) -> Result<Outcome, 
                 Backend::Sequential(par),
                 progress,
             )
-            .map_err(|e| match e {
-                heterodyne_core::Error::Cancelled => CANCELLED.to_string(),
-                e => format!("CMC: {e}"),
-            })?;
+            .map_err(failure("CMC: "))?;
             let marginals = cmc
                 .params
                 .iter()

@@ -12,25 +12,25 @@ use std::sync::{Arc, Mutex, PoisonError};
 use heterodyne_core::exec::Par;
 use wasm_bindgen::prelude::*;
 
-use super::{Outcome, Progress, Request, run};
+use super::{Outcome, Phase, Progress, Request, run};
 
 thread_local! {
     /// The page's progress callback, set on the worker's own thread only.
     static NOTIFY: RefCell<Option<js_sys::Function>> = const { RefCell::new(None) };
-    /// When progress was last posted, ms since the epoch.
-    static LAST_POSTED: Cell<f64> = const { Cell::new(0.0) };
+    /// When progress was last posted (ms since the epoch), and in which phase.
+    static LAST_POSTED: Cell<(f64, Option<Phase>)> = const { Cell::new((0.0, None)) };
 }
 
-/// Posts the progress through the callback of this thread, at most every 50 ms (the
-/// phase's first event always).
+/// Posts the progress through the callback of this thread: a new phase at once, else at
+/// most every 50 ms.
 fn post_from_here(p: &Progress) {
     NOTIFY.with(|f| {
         let Some(f) = &*f.borrow() else { return };
         let now = js_sys::Date::now();
         let snapshot = p.snapshot();
-        let fresh = snapshot.iteration <= 1 && snapshot.draws <= 1;
-        if fresh || now - LAST_POSTED.with(Cell::get) >= 50.0 {
-            LAST_POSTED.with(|c| c.set(now));
+        let (then, phase) = LAST_POSTED.with(Cell::get);
+        if phase != Some(snapshot.phase) || now - then >= 50.0 {
+            LAST_POSTED.with(|c| c.set((now, Some(snapshot.phase))));
             if let Ok(json) = serde_json::to_string(&snapshot) {
                 let _ = f.call1(&JsValue::NULL, &JsValue::from_str(&json));
             }
@@ -38,20 +38,23 @@ fn post_from_here(p: &Progress) {
     });
 }
 
+/// How a fit ended: when (ms since the epoch), and its outcome until taken.
+type Ended = (f64, Option<Result<Outcome, String>>);
+
 struct TaskState {
     progress: Progress,
-    result: Mutex<Option<Result<Outcome, String>>>,
     started_ms: f64,
-    finished_ms: Mutex<Option<f64>>,
+    /// Set once, with the outcome, so that "finished" always has an outcome to take.
+    ended: Mutex<Option<Ended>>,
 }
 
 impl TaskState {
     fn finish(&self, outcome: Result<Outcome, String>) {
-        *self
-            .finished_ms
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(js_sys::Date::now());
-        *self.result.lock().unwrap_or_else(PoisonError::into_inner) = Some(outcome);
+        *self.ended() = Some((js_sys::Date::now(), Some(outcome)));
+    }
+
+    fn ended(&self) -> std::sync::MutexGuard<'_, Option<Ended>> {
+        self.ended.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -71,9 +74,8 @@ impl FitTask {
         let threaded = crate::workers() > 0;
         let state = Arc::new(TaskState {
             progress: Progress::new(if threaded { None } else { Some(post_from_here) }),
-            result: Mutex::new(None),
             started_ms: js_sys::Date::now(),
-            finished_ms: Mutex::new(None),
+            ended: Mutex::new(None),
         });
         if threaded {
             let s = Arc::clone(&state);
@@ -84,6 +86,7 @@ impl FitTask {
             });
         } else {
             NOTIFY.with(|n| *n.borrow_mut() = Some(notify));
+            LAST_POSTED.with(|c| c.set((0.0, None)));
             let outcome = run(&request, Par::Seq, &state.progress);
             NOTIFY.with(|n| *n.borrow_mut() = None);
             state.finish(outcome);
@@ -103,36 +106,25 @@ impl FitTask {
 
     /// Whether the fit has ended.
     pub fn finished(&self) -> bool {
-        self.state
-            .finished_ms
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_some()
+        self.state.ended().is_some()
     }
 
     /// Milliseconds from `start` to the end of the fit (so far, while it runs).
     pub fn elapsed_ms(&self) -> f64 {
-        let end = *self
-            .state
-            .finished_ms
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let end = self.state.ended().as_ref().map(|(ms, _)| *ms);
         end.unwrap_or_else(js_sys::Date::now) - self.state.started_ms
     }
 
     /// The outcome (postcard bytes of an [`Outcome`]); throws the fit's error.
     pub fn take(&self) -> Result<Vec<u8>, JsError> {
-        let taken = self
-            .state
-            .result
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        let taken = self.state.ended().as_mut().and_then(|(_, o)| o.take());
         match taken {
             Some(Ok(outcome)) => postcard::to_allocvec(&outcome)
                 .map_err(|e| JsError::new(&format!("the outcome could not be encoded: {e}"))),
             Some(Err(e)) => Err(JsError::new(&e)),
-            None => Err(JsError::new("the fit has not ended")),
+            None => Err(JsError::new(
+                "the fit has not ended, or its outcome was taken",
+            )),
         }
     }
 }

@@ -88,14 +88,12 @@ fn stem_of(shown: &str) -> String {
 }
 
 fn parse_method(text: &str) -> Result<Method, ApiError> {
-    match text.trim() {
-        "nlsq" => Ok(Method::Nlsq),
-        "cmc" => Ok(Method::Cmc),
-        "both" => Ok(Method::Both),
-        other => Err(ApiError::BadRequest(format!(
-            "method: expected nlsq, cmc or both, found {other:?}"
-        ))),
-    }
+    Method::parse(text.trim()).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "method: expected nlsq, cmc or both, found {:?}",
+            text.trim()
+        ))
+    })
 }
 
 /// Checks the config and the data the way the job will read them; returns the method.
@@ -112,8 +110,7 @@ fn validate(
     if method != Method::Nlsq {
         config
             .cmc
-            .nuts()
-            .validate(config.cmc.num_chains)
+            .check()
             .map_err(|e| ApiError::Invalid(format!("config: optimization.cmc: {e}")))?;
     }
     job::load(&config, data, None).map_err(|e| {
