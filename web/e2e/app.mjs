@@ -234,15 +234,30 @@ try {
   await page.$eval('.results', (el) => el.scrollIntoView());
   await page.screenshot({ path: join(artifacts, 'readme.png') });
 
-  // The same fit by the native CLI, one thread: same numbers, and the time ratio.
+  // The time ratio from the best of three fits on each side (single fits of ~0.1 s vary
+  // by ±50 % on a shared 2-core machine).
+  const browserRuns = [browserMs];
+  for (let k = 0; k < 2; k++) {
+    await page.click('#fit-here');
+    await page.waitForFunction(() => document.querySelector('#status').textContent.startsWith('fitted in'), null, { timeout: 300_000 });
+    browserRuns.push(Number(/fitted in (\d+) ms/.exec(await page.textContent('#status'))?.[1]));
+  }
+  const nativeRuns = [];
+  for (let k = 0; k < 3; k++) {
+    spawnSync(bin, ['fit', '--config', yamlPath, '--output-dir', join(work, `cli-${k}`), '--threads', '1', '--quiet', '--no-plots']);
+    nativeRuns.push(1000 * JSON.parse(readFileSync(join(work, `cli-${k}/result.json`), 'utf8')).timings.fit_seconds);
+  }
+
+  // The same fit by the native CLI, one thread: same numbers.
   const t0 = performance.now();
   const cli = spawnSync(bin, ['fit', '--config', yamlPath, '--output-dir', join(work, 'cli'), '--threads', '1', '--quiet', '--no-plots'], { encoding: 'utf8' });
   const nativeMs = performance.now() - t0;
   const result = JSON.parse(readFileSync(join(work, 'cli/result.json'), 'utf8'));
   const worst = Math.max(...est.map((e) => Math.abs(e.value - result.parameters[e.name].value) / Math.max(1e-12, Math.abs(result.parameters[e.name].value))));
   check('the page and the CLI agree', cli.status === 0 && worst < 1e-6, `largest relative difference ${worst.toExponential(2)}`);
-  const nativeFitMs = 1000 * result.timings.fit_seconds;
-  console.log(`time: browser fit ${browserMs} ms; native CLI on 1 thread: fit ${nativeFitMs.toFixed(0)} ms (whole process ${nativeMs.toFixed(0)} ms); ratio browser/native fit ${(browserMs / nativeFitMs).toFixed(2)} (target ≤ 3)`);
+  const bestBrowser = Math.min(...browserRuns);
+  const bestNative = Math.min(...nativeRuns);
+  console.log(`time: browser fit ${bestBrowser} ms (best of ${browserRuns.join(', ')}); native CLI on 1 thread: fit ${bestNative.toFixed(0)} ms (best of ${nativeRuns.map((m) => m.toFixed(0)).join(', ')}; whole process ${nativeMs.toFixed(0)} ms); ratio browser/native fit ${(bestBrowser / bestNative).toFixed(2)} (target ≤ 3)`);
 
   // A long fit in the page: the page stays responsive, shows progress, and cancels.
   const [cancelled, cancelDetail] = await cancelLongRun(page, join(artifacts, 'progress.png'));
