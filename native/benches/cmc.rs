@@ -1,8 +1,10 @@
-//! CMC benchmark (issue "Bayesian uncertainty", Must show 6): `heterodyne fit --method
-//! both` on the small fixture (N = 100 × 3 angles, all 14 physics parameters, averaged
-//! scaling, sampled σ), as a whole process. Prints the wall time, the CMC phase time, the
-//! smallest bulk ESS over the varied parameters (f0 and f2 through their identified
-//! combination), and ESS per second next to the Python package on this machine kind.
+//! CMC benchmark: `heterodyne fit --method both` on the small fixture's APS-U file
+//! (N = 100 × 3 angles, all 14 physics parameters, a reference-schema config from the
+//! suggested start, every CMC default), as a whole process. Prints the wall time, the CMC
+//! phase time, the smallest bulk ESS over the identified quantities (f0 and f2 through their
+//! identified combination), ESS per second next to the Python package on this machine kind,
+//! and where the time went: warm-up against sampling, and the share of the CMC wall spent
+//! in log-posterior gradients (evaluations × the cost of one, over the threads).
 //!
 //! The Python package's CMC on this fixture did not finish in 50 minutes for 2 chains ×
 //! (500 + 500) draws (shared/peer-results.md), so its ESS/s is at most
@@ -10,8 +12,8 @@
 //! i.e. a lower bound on our advantage. One log-likelihood gradient costs it ~12 ms; ours
 //! is printed alongside.
 //!
-//! Run: `cargo bench -p heterodyne --bench cmc` (`BENCH_THREADS`, default 2;
-//! `BENCH_DRAWS` = warm-up = kept draws per chain, default 1000; 4 chains).
+//! Run: `cargo bench -p heterodyne --bench cmc` (`BENCH_THREADS`, default 2; `BENCH_SEED`,
+//! default 1; `BENCH_DRAWS` = warm-up = kept draws per chain, default: the defaults).
 
 use std::path::Path;
 use std::process::Command;
@@ -22,7 +24,8 @@ const PYTHON_ESS_PER_S_BOUND: f64 = 1000.0 / 3000.0;
 
 fn main() {
     let threads = std::env::var("BENCH_THREADS").unwrap_or_else(|_| "2".into());
-    let draws = std::env::var("BENCH_DRAWS").unwrap_or_else(|_| "1000".into());
+    let draws = std::env::var("BENCH_DRAWS").ok();
+    let seed = std::env::var("BENCH_SEED").unwrap_or_else(|_| "1".into());
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/datasets");
     let truth: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(data.join("small.json")).expect("json"))
@@ -31,7 +34,7 @@ fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut yaml = format!(
         "experimental_data:\n  file_path: {}\nanalyzer_parameters:\n  dt: 0.5\n  start_frame: 1\n  end_frame: 100\n  scattering:\n    wavevector_q: 0.0054\nparameters:\n",
-        data.join("small.npz").display()
+        data.join("small_aps_u.h5").display()
     );
     for (group, names) in [
         ("reference", &["D0_ref", "alpha_ref", "D_offset_ref"][..]),
@@ -63,11 +66,14 @@ fn main() {
             "--no-plots",
             "--threads",
             &threads,
-            "--num-warmup",
-            &draws,
-            "--num-samples",
-            &draws,
+            "--seed",
+            &seed,
         ])
+        .args(
+            draws
+                .iter()
+                .flat_map(|d| ["--num-warmup", d, "--num-samples", d]),
+        )
         .output()
         .expect("run heterodyne");
     let wall = t0.elapsed().as_secs_f64();
@@ -105,9 +111,29 @@ fn main() {
         println!("{name:<24} ESS_bulk {ess:>7.0}  R̂ {rhat:.4}");
     }
     let ess_per_s = worst.1 / cmc_s;
+    let draws = draws.unwrap_or_else(|| "default".into());
     println!(
-        "small fixture, 4 chains × ({draws} + {draws}), {threads} threads: wall {wall:.1} s, CMC {cmc_s:.1} s, divergences {}",
+        "small fixture (APS-U), seed {seed}, 4 chains × ({draws} + {draws}), {threads} threads: wall {wall:.1} s, CMC {cmc_s:.1} s, divergences {}",
         r["divergences"]
+    );
+    let t = &r["timings"];
+    let f = |k: &str| t[k].as_f64().unwrap_or(f64::NAN);
+    let warm = f("cmc_warmup_seconds");
+    let (g_warm, g_kept, g_each) = (
+        f("cmc_gradients_warmup"),
+        f("cmc_gradients_sampling"),
+        f("cmc_gradient_seconds"),
+    );
+    let lanes = threads.parse::<f64>().unwrap_or(1.0).min(4.0);
+    println!(
+        "time split: warm-up {warm:.2} s ({:.0} %), sampling {:.2} s ({:.0} %); gradients {:.0} + {:.0} × {:.1} µs over {lanes} threads = {:.0} % of the CMC wall",
+        100.0 * warm / cmc_s,
+        cmc_s - warm,
+        100.0 * (cmc_s - warm) / cmc_s,
+        g_warm,
+        g_kept,
+        1e6 * g_each,
+        100.0 * (g_warm + g_kept) * g_each / lanes / cmc_s
     );
     println!(
         "min ESS_bulk {:.0} ({}, R̂ {:.4}) → {ess_per_s:.2} ESS/s; Python ≤ {PYTHON_ESS_PER_S_BOUND:.2} ESS/s → ≥ {:.0}× faster",

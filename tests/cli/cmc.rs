@@ -238,31 +238,44 @@ fn bad_cmc_settings_are_named() {
     assert!(!dir.path().join("o3").exists(), "no partial output");
 }
 
-/// The CMC issue's Must show 1: `--method both` on the small fixture with every physics
-/// parameter free (suggested start, registry bounds, 4 chains × (1000 + 1000), defaults):
-/// every varied parameter's posterior mean within 3 posterior std of truth, R̂ < 1.01,
-/// bulk ESS > 400; f0 and f2 (only f0·e^(−f1·f2) is identified) R̂ < 1.05, ESS > 100, and
-/// the identified combination at the full bar.
-///
-/// Divergences: about 0.7 % of the draws remain (27 of 4000). Traced in a debug run, they
-/// are steps rejected where a trajectory runs out along the direction the data do not
-/// constrain — a transport rate's split into power law and offset — until D_offset passes
-/// its registry bound (−1e5, a hundred prior standard deviations out), or onto the fold
-/// 1 + α·ln t_ref ≤ 0 of the sampler's map; no posterior mass lies there, and the
-/// diagnostics and the truth check above are unaffected. The test bounds the rate at 2 %
-/// so that a real geometry problem (tens of percent before the reparameterisation) cannot
-/// pass unnoticed.
+/// Issue 14's bar, as a new user meets it: the small fixture's APS-U file, a
+/// reference-schema config (values only: the registry's bounds and priors), the suggested
+/// start, every CMC default, `--seed 1`. No divergent draw after warm-up, R̂ < 1.01 and
+/// bulk ESS > 400 on every identified quantity (f0 and f2 enter only through
+/// f0·exp(−f1·f2), which is checked instead), every posterior mean within 3 σ of truth.
 #[test]
-fn small_fixture_posterior_meets_the_bar() {
+fn aps_u_posterior_at_the_defaults_has_no_divergences() {
     let dir = tempfile::tempdir().expect("tmp");
     let data = data_dir().join("datasets");
     let truth = truth_json(&data, "small");
-    let yaml = small_free_config("");
+    let start = &truth["suggested_start"];
+    let mut yaml = format!(
+        "experimental_data:\n  file_path: {}\nanalyzer_parameters:\n  dt: {}\n  start_frame: 1\n  end_frame: {}\n  scattering:\n    wavevector_q: {}\nparameters:\n",
+        data.join("small_aps_u.h5").display(),
+        truth["dt"],
+        truth["n_frames"],
+        truth["q_target"]
+    );
+    for (group, names) in [
+        ("reference", &["D0_ref", "alpha_ref", "D_offset_ref"][..]),
+        (
+            "sample",
+            &["D0_sample", "alpha_sample", "D_offset_sample"][..],
+        ),
+        ("velocity", &["v0", "beta", "v_offset"][..]),
+        ("fraction", &["f0", "f1", "f2", "f3"][..]),
+        ("angle", &["phi0"][..]),
+    ] {
+        yaml += &format!("  {group}:\n");
+        for name in names {
+            yaml += &format!("    {name}: {{value: {}}}\n", start[*name]);
+        }
+    }
     let out = run(
         dir.path(),
         &yaml,
         "out",
-        &["--method", "both", "--threads", "2", "--no-plots"],
+        &["--method", "both", "--seed", "1", "--no-plots"],
     );
     assert!(
         out.status.success(),
@@ -270,13 +283,14 @@ fn small_fixture_posterior_meets_the_bar() {
         String::from_utf8_lossy(&out.stderr)
     );
     let r = result(dir.path(), "out");
+    let divergences = r["divergences"].as_u64().expect("divergences");
+    let per_chain = &r["cmc"]["shards"][0]["divergences_per_chain"];
+    println!("divergences {divergences} (per chain {per_chain})");
+    assert_eq!(divergences, 0, "divergent draws after warm-up: {per_chain}");
     assert_eq!(r["cmc"]["converged"], true, "{}", r["cmc"]["warnings"]);
     let post = r["posterior"].as_object().expect("posterior");
     let t = &truth["truth"];
     for (name, p) in post {
-        let Some(truth_value) = t[name.as_str()].as_f64() else {
-            continue; // contrast, offset, sigma
-        };
         let (mean, std) = (
             p["mean"].as_f64().unwrap_or(f64::NAN),
             p["std"].as_f64().unwrap_or(f64::NAN),
@@ -285,20 +299,20 @@ fn small_fixture_posterior_meets_the_bar() {
             p["r_hat"].as_f64().unwrap_or(f64::NAN),
             p["ess_bulk"].as_f64().unwrap_or(0.0),
         );
+        let truth_value = t[name.as_str()].as_f64();
         println!(
-            "{name:<16} {mean:>12.5} ± {std:<10.4} truth {truth_value:<8} R̂ {rhat:.4} ESS {ess:.0}"
+            "{name:<16} {mean:>12.5} ± {std:<10.4} truth {truth_value:?} R̂ {rhat:.4} ESS {ess:.0}"
         );
-        assert!(
-            ((mean - truth_value) / std).abs() < 3.0,
-            "{name}: {mean} ± {std} vs truth {truth_value}"
-        );
-        let (max_rhat, min_ess) = if name == "f0" || name == "f2" {
-            (1.05, 100.0)
-        } else {
-            (1.01, 400.0)
-        };
-        assert!(rhat < max_rhat, "{name}: R̂ {rhat}");
-        assert!(ess > min_ess, "{name}: ESS {ess}");
+        if let Some(truth_value) = truth_value {
+            assert!(
+                ((mean - truth_value) / std).abs() < 3.0,
+                "{name}: {mean} ± {std} vs truth {truth_value}"
+            );
+        }
+        if name != "f0" && name != "f2" {
+            assert!(rhat < 1.01, "{name}: R̂ {rhat}");
+            assert!(ess > 400.0, "{name}: ESS {ess}");
+        }
     }
     let comb = &r["cmc"]["identified_combinations"]["ln(f0·exp(−f1·f2))"];
     let want = (t["f0"].as_f64().expect("f0")).ln()
@@ -313,8 +327,4 @@ fn small_fixture_posterior_meets_the_bar() {
     );
     assert!(comb["r_hat"].as_f64().unwrap_or(9.0) < 1.01, "{comb}");
     assert!(comb["ess_bulk"].as_f64().unwrap_or(0.0) > 400.0, "{comb}");
-    let divergences = r["divergences"].as_u64().expect("divergences");
-    let rate = divergences as f64 / 4000.0;
-    println!("divergences {divergences} ({:.2} %)", 100.0 * rate);
-    assert!(rate < 0.02, "{divergences} divergent draws");
 }

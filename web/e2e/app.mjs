@@ -1,13 +1,15 @@
 // End-to-end test of the browser app: a real headless Chromium (Debian's `chromium`,
 // driven by playwright-core) against the real `heterodyne serve` on 127.0.0.1, serving
-// the app built by scripts/build-web.sh. Screenshots go to test-artifacts/web/.
+// the app built into the binary — the binary alone, copied into a temporary directory
+// outside the checkout and started there without --web-dir. Screenshots go to
+// test-artifacts/web/.
 //
 //   node web/e2e/app.mjs            (from the repository root; HETERODYNE_BIN picks the binary)
 //
 // Prints one line per check and a closing "N passed, M failed"; exits 1 on any failure.
 import { chromium } from 'playwright-core';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, existsSync, copyFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -103,21 +105,32 @@ async function cancelLongRun(page, shot = null) {
     `progress "${first}" → "${later}"; page answered within ${worst.toFixed(0)} ms while sampling; then cancelled`];
 }
 
+// The binary alone in a directory of its own, as a user would install it.
+const installed = mkdtempSync(join(tmpdir(), 'heterodyne-bin-'));
+const nodeBin = join(installed, 'heterodyne');
+copyFileSync(bin, nodeBin);
+chmodSync(nodeBin, 0o755);
+
 async function startNode() {
-  const child = spawn(bin, ['serve', '--addr', '127.0.0.1:0', '--state-dir', join(work, 'state'),
-    '--web-dir', join(root, 'web/dist')], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, RUST_LOG: 'warn' } });
-  const line = await new Promise((res, rej) => {
-    createInterface({ input: child.stdout }).once('line', res);
+  const child = spawn(nodeBin, ['serve', '--addr', '127.0.0.1:0', '--state-dir', join(work, 'state')],
+    { cwd: installed, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, RUST_LOG: 'warn' } });
+  const lines = [];
+  const rl = createInterface({ input: child.stdout });
+  await new Promise((res, rej) => {
+    rl.on('line', (l) => { lines.push(l); if (l.includes('app: ')) res(); });
     child.once('exit', (c) => rej(new Error(`heterodyne serve exited with ${c}`)));
   });
-  return { child, url: line.replace('listening on ', '').trim() };
+  return { child, url: lines[0].replace('listening on ', '').trim(), banner: lines };
 }
 
-// web/dist on a plain static server without COOP/COEP, as a user might host it: the page
-// is not cross-origin isolated, so its fit worker runs the single-threaded build.
+// The app as `heterodyne export-app` writes it, on a plain static server without
+// COOP/COEP, as a user might host it: the page is not cross-origin isolated, so its fit
+// worker runs the single-threaded build.
 async function startStatic() {
   const types = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm' };
-  const dist = join(root, 'web/dist');
+  const dist = join(work, 'exported');
+  const exported = spawnSync(nodeBin, ['export-app', dist], { encoding: 'utf8' });
+  if (exported.status !== 0) throw new Error(`export-app failed: ${exported.stderr}`);
   const srv = createHttpServer((req, res) => {
     const path = new URL(req.url, 'http://x').pathname;
     const file = join(dist, path === '/' ? 'index.html' : path);
@@ -129,7 +142,7 @@ async function startStatic() {
   return { srv, url: `http://127.0.0.1:${srv.address().port}` };
 }
 
-const { child: node, url } = await startNode();
+const { child: node, url, banner } = await startNode();
 const plain = await startStatic();
 const ctx = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'chromium-')), {
   executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', headless: true,
@@ -142,6 +155,25 @@ try {
   page.on('pageerror', (e) => errors.push(String(e)));
   page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
 
+  // The node says where it listens, where its state is and what it reads.
+  check('serve prints its URL, state dir and data root on start', /^listening on http:\/\/127\.0\.0\.1:\d+$/.test(banner[0])
+    && banner.some((l) => l.includes('state dir: ') && l.includes(join(work, 'state'))) && banner.some((l) => l.includes('data root: ')),
+    banner.join(' | '));
+
+  // The copied binary serves the whole app with the headers threads need.
+  const index = await fetch(url + '/');
+  const html = await index.text();
+  const hash = /app\/([0-9a-f]{16})\//.exec(html)?.[1];
+  const modules = await Promise.all(['pkg/heterodyne_web_bg.wasm', 'pkg-threads/heterodyne_web_bg.wasm']
+    .map((m) => fetch(`${url}/app/${hash}/${m}`)));
+  check('/ answers 200 with COOP same-origin, COEP require-corp and no-cache; both wasm modules answer 200 as application/wasm, immutable',
+    index.status === 200 && index.headers.get('cross-origin-opener-policy') === 'same-origin'
+      && index.headers.get('cross-origin-embedder-policy') === 'require-corp' && index.headers.get('cache-control') === 'no-cache'
+      && hash !== undefined && modules.every((r) => r.status === 200 && r.headers.get('content-type') === 'application/wasm'
+        && r.headers.get('cache-control').includes('immutable') && r.headers.get('cross-origin-embedder-policy') === 'require-corp'),
+    `binary ${nodeBin}; / ${index.status} ${index.headers.get('cross-origin-opener-policy')}/${index.headers.get('cross-origin-embedder-policy')}; `
+      + `assets app/${hash}/: ${modules.map((r) => `${r.status} ${r.headers.get('content-type')} ${r.headers.get('content-encoding') ?? ''}`).join(', ')}`);
+
   // (e) The page says whether it runs threaded and on how many cores.
   await page.goto(url + '/');
   await page.waitForSelector('#env[data-ready=true]', { timeout: 60_000 });
@@ -151,6 +183,33 @@ try {
   check('(e) the page is cross-origin isolated, runs threaded and reports its workers',
     env.isolated === true && env.shown === 'true' && Number(env.workers) >= 2 && Number(env.cores) >= 1, env.text);
   await page.screenshot({ path: join(artifacts, 'e-loaded.png'), fullPage: true });
+
+  // A new user's first minute: open the bundled example, see it, fit it here; the table
+  // equals the CLI's result.json on the same file and config.
+  const tExample = Date.now();
+  await page.click('#open-example');
+  await page.waitForFunction(() => document.querySelector('#status').textContent.includes('bundled example'), null, { timeout: 30_000 });
+  await page.waitForSelector('#data-2 canvas');
+  await page.click('#fit-here');
+  await page.waitForSelector('#estimates', { timeout: 120_000 });
+  const exampleMs = Date.now() - tExample;
+  const exEst = await readEstimates(page);
+  const exCli = spawnSync(bin, ['fit', '--config', join(root, 'examples/fit.yaml'), '--output-dir', join(work, 'example-cli'),
+    '--threads', '1', '--quiet', '--no-plots'], { encoding: 'utf8' });
+  const exResult = JSON.parse(readFileSync(join(work, 'example-cli/result.json'), 'utf8'));
+  const rel = (a, b) => Math.abs(a - b) / Math.max(1e-300, Math.abs(b));
+  let exWorst = 0; const exOff = [];
+  for (const e of exEst) {
+    const p = exResult.parameters[e.name];
+    const dv = rel(e.value, p.value);
+    const ds = (p.std_error === null) ? (Number.isFinite(e.se) ? Infinity : 0) : rel(e.se, p.std_error);
+    exWorst = Math.max(exWorst, dv, ds);
+    if (dv > 1e-8 || ds > 1e-8) exOff.push(`${e.name}: ${e.value} ± ${e.se} vs ${p.value} ± ${p.std_error}`);
+  }
+  check('"Open the example" shows the bundled APS-U example and fits it here; the table equals the CLI\'s result.json within rel 1e-8',
+    exCli.status === 0 && exEst.length === 14 && exOff.length === 0,
+    `${exOff.join('; ') || `largest relative difference ${exWorst.toExponential(2)} (values and standard errors)`}; opened and fitted in ${exampleMs} ms ${exCli.stderr}`);
+  await page.screenshot({ path: join(artifacts, 'example.png'), fullPage: true });
 
   // A malformed file: a visible error, and the page keeps working.
   const junk = join(work, 'notes.npz');
@@ -298,6 +357,19 @@ try {
     remoteMarginals.length === marginals.length && remoteMarginals.every((r) => r.chains === 2) && apart.every((d) => d < 1),
     `${remoteMarginals.map((r, k) => `${r.name}: ${apart[k].toFixed(2)} sd apart`).join('; ')} — ${await page.textContent('#status')} ${await page.textContent('#error')}`);
   await page.screenshot({ path: join(artifacts, 'cmc-node.png'), fullPage: true });
+  // Its share link opens the posterior views too.
+  await page.click('#share');
+  await page.waitForSelector('#share-link', { timeout: 60_000 });
+  const cmcLink = new URL(await page.getAttribute('#share-link', 'href'), url).href;
+  const cmcShared = await ctx.newPage();
+  await cmcShared.goto(cmcLink);
+  await cmcShared.waitForSelector('#posterior figure.marginal', { timeout: 60_000 });
+  const sharedMarginals = await cmcShared.$$eval('#posterior figure.marginal', (fs) => fs.map((f) => ({ name: f.dataset.param, mean: Number(f.dataset.mean) })));
+  check('the share link of a CMC job shows its posterior views', sharedMarginals.length === remoteMarginals.length
+    && sharedMarginals.every((m, k) => m.name === remoteMarginals[k].name && m.mean === remoteMarginals[k].mean),
+    `${sharedMarginals.length} marginals at ${cmcLink}`);
+  await cmcShared.screenshot({ path: join(artifacts, 'cmc-shared.png'), fullPage: true });
+  await cmcShared.close();
   await page.selectOption('#method', 'nlsq');
   await importConfig(page, 'small.yaml', smallYaml(join(datasets, 'small.npz')));
 
@@ -311,7 +383,8 @@ try {
   check('(c) the fit on the node gives the CLI\'s numbers exactly', same, diffs.join('; ') || await page.textContent('#status'));
   await page.screenshot({ path: join(artifacts, 'c-remote-fit.png'), fullPage: true });
 
-  // (d) A share link, opened in a fresh browser (no cookies, no state).
+  // (d) A share link, opened in a fresh browser (no cookies, no state): the app itself,
+  // read-only, with the node job's values; a forged token gets the one 404.
   await page.click('#share');
   await page.waitForSelector('#share-link', { timeout: 60_000 });
   const link = new URL(await page.getAttribute('#share-link', 'href'), url).href;
@@ -320,10 +393,23 @@ try {
     args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-dev-shm-usage'], viewport: { width: 1280, height: 800 } });
   try {
     const other = fresh.pages()[0] ?? await fresh.newPage();
+    const sharedErrors = [];
+    other.on('pageerror', (e) => sharedErrors.push(String(e)));
     const response = await other.goto(link);
-    const text = await other.textContent('body');
-    const shown = Object.keys(truth.truth).every((n) => text.includes(n));
-    check('(d) the share link opens read-only in a fresh browser', response.status() === 200 && text.includes('Read-only') && shown && (await other.$('form')) === null, link);
+    await other.waitForSelector('#estimates', { timeout: 60_000 });
+    await other.waitForSelector('#fit-resid-0 canvas');
+    const sharedEst = await other.$$eval('#estimates tbody tr', (rows) => rows.map((r) => ({ name: r.dataset.param,
+      value: Number(r.querySelector('.value').dataset.value) })));
+    const sameShared = sharedEst.length === 14 && sharedEst.every((e) => e.value === result.parameters[e.name].value);
+    const controls = await other.$$eval('input, select, textarea, #fit-here, #fit-node, #share', (els) => els.length);
+    const readOnly = (await other.textContent('#read-only')).includes('Read-only');
+    const forgedUrl = link.replace(/[0-9a-f]{8}$/, (t) => t === '00000000' ? '11111111' : '00000000');
+    const forged = await fetch(forgedUrl);
+    const forgedBody = await forged.text();
+    check('(d) the share link opens the app read-only in a fresh browser with the node\'s values; a forged token gets 404 and nothing else',
+      response.status() === 200 && readOnly && sameShared && controls === 0 && sharedErrors.length === 0
+        && forged.status === 404 && !forgedBody.includes('<html') && forgedBody.includes('no such share'),
+      `${link}: ${sharedEst.length} values ${sameShared ? 'equal to' : 'DIFFERENT from'} the CLI's, ${controls} controls; forged → ${forged.status} ${forgedBody} ${sharedErrors.join(' | ')}`);
     await other.screenshot({ path: join(artifacts, 'd-shared.png'), fullPage: true });
   } finally {
     await fresh.close();

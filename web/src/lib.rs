@@ -4,6 +4,7 @@
 //! function, so that the fit worker (`www/fit-worker.js`, [`fit::task`]) and rayon's
 //! threads can instantiate the module without a second UI.
 
+pub mod assets;
 pub mod components;
 pub mod config_text;
 pub mod data;
@@ -25,9 +26,15 @@ pub fn workers() -> usize {
     }
 }
 
-/// Mounts the app into `<body>`.
+/// Mounts the app into `<body>`: the read-only shared result at a share link
+/// (`/s/{token}`), else the full app.
 #[wasm_bindgen]
 pub fn mount() {
     console_error_panic_hook::set_once();
-    leptos::mount::mount_to_body(components::app::App);
+    match assets::share_token() {
+        Some(token) => leptos::mount::mount_to_body(move || {
+            leptos::prelude::view! { <components::shared::SharedView token=token.clone()/> }
+        }),
+        None => leptos::mount::mount_to_body(components::app::App),
+    }
 }

@@ -100,8 +100,34 @@ pub async fn follow(base: &str, id: &str, progress: impl Fn(f64, String)) -> Res
     Err(unreachable(base, "the event stream closed"))
 }
 
+/// Where a finished result is read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A job of the node (its routes may need the node's login).
+    Job(String),
+    /// A share link's token (open, read-only).
+    Share(String),
+}
+
+impl Source {
+    /// The route prefix of its files.
+    fn prefix(&self) -> String {
+        match self {
+            Source::Job(id) => format!("/api/jobs/{id}"),
+            Source::Share(token) => format!("/api/shared/{token}"),
+        }
+    }
+}
+
 /// The result of a finished job, as the page shows a local fit.
 pub async fn result(base: &str, id: &str) -> Result<(Outcome, Prepared), String> {
+    result_of(base, &Source::Job(id.to_string())).await
+}
+
+/// A finished result from `source`: its `result.json`, `fit.npz` and, for CMC,
+/// `posterior.npz`.
+pub async fn result_of(base: &str, source: &Source) -> Result<(Outcome, Prepared), String> {
+    let prefix = source.prefix();
     let get = |path: String| async move {
         let r = Request::get(&url(base, &path))
             .send()
@@ -112,12 +138,17 @@ pub async fn result(base: &str, id: &str) -> Result<(Outcome, Prepared), String>
         }
         Ok(r)
     };
-    let result: Value = get(format!("/api/jobs/{id}/result"))
-        .await?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
-    let npz = get(format!("/api/jobs/{id}/fit.npz"))
+    let result: Value = match source {
+        Source::Job(_) => get(format!("{prefix}/result")).await?.json().await,
+        // A share answers {job, result}.
+        Source::Share(_) => get(prefix.clone())
+            .await?
+            .json::<Value>()
+            .await
+            .map(|v| v["result"].clone()),
+    }
+    .map_err(|e| e.to_string())?;
+    let npz = get(format!("{prefix}/fit.npz"))
         .await?
         .binary()
         .await
@@ -156,7 +187,7 @@ pub async fn result(base: &str, id: &str) -> Result<(Outcome, Prepared), String>
     let posterior = match result["posterior"].as_object() {
         None => None,
         Some(summaries) => {
-            let draws = get(format!("/api/jobs/{id}/posterior.npz"))
+            let draws = get(format!("{prefix}/posterior.npz"))
                 .await?
                 .binary()
                 .await

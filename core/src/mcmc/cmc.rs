@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::consensus::combine;
 use super::diagnostics::{bfmi, ess_bulk, ess_tail, rhat};
 use super::nuts::{ChainDraws, NutsSettings, sample_with};
-use super::posterior::{Posterior, PosteriorOptions, Reparam};
+use super::posterior::{Centre, Posterior, PosteriorOptions, Reparam};
 use super::shard::{ShardStrategy, shard_problems};
 use super::transform::{RidgePair, Slope};
 use crate::error::{Error, Result};
@@ -163,7 +163,8 @@ pub fn run_shard(
         ));
     }
     let shards = shard_problems(problem, k, settings.strategy, settings.nuts.seed)?;
-    sample_shard(&shards[s], k, s, x0, sigma0, settings, par, observer)
+    let centre = Centre::laplace(problem, &settings.posterior, x0, Some(sigma0))?;
+    sample_shard(&shards[s], k, s, &centre, sigma0, settings, par, observer)
 }
 
 /// The sampler seed of shard `s` in a run seeded `seed`.
@@ -171,20 +172,24 @@ pub fn shard_seed(seed: u64, s: usize) -> u64 {
     seed.wrapping_add(1_000_003 * s as u64)
 }
 
-/// The sampling of one shard problem (shard `s` of `k`).
+/// The sampling of one shard problem (shard `s` of `k`), in the run's coordinates
+/// `centre`.
 #[allow(clippy::too_many_arguments)]
 fn sample_shard(
     shard: &FitProblem,
     k: usize,
     s: usize,
-    x0: &[f64],
+    centre: &Centre,
     sigma0: f64,
     settings: &CmcSettings,
     par: Par,
     observer: &dyn Observer,
 ) -> Result<Vec<ChainDraws>> {
-    let post = Posterior::new(shard, &settings.posterior)?.with_prior_weight(1.0 / k as f64);
-    let init = post.to_unconstrained(x0, Some(sigma0));
+    let post =
+        Posterior::anchored(shard, &settings.posterior, centre)?.with_prior_weight(1.0 / k as f64);
+    // Chains start at the centre (the posterior's mode), not at the NLSQ optimum, which
+    // can lie far out on a ridge the priors close.
+    let init = post.to_unconstrained(&centre.x, Some(sigma0));
     let inits = vec![init; settings.num_chains];
     let nuts = NutsSettings {
         seed: shard_seed(settings.nuts.seed, s),
@@ -213,8 +218,14 @@ pub struct ShardSummary {
     pub max_rhat: Option<f64>,
     /// Smallest bulk ESS over its parameters.
     pub min_ess_bulk: Option<f64>,
-    /// Divergent kept draws.
+    /// Divergent kept draws (after warm-up).
     pub divergences: usize,
+    /// Divergent kept draws of each chain.
+    pub divergences_per_chain: Vec<usize>,
+    /// Gradient evaluations (leapfrog steps) in warm-up, over its chains.
+    pub gradients_warmup: u64,
+    /// Gradient evaluations while drawing the kept draws, over its chains.
+    pub gradients_sampling: u64,
     /// E-BFMI of each chain.
     pub bfmi: Vec<f64>,
     /// Step size of each chain after warm-up.
@@ -266,6 +277,8 @@ pub struct SampleStats {
     pub tree_depth: Vec<Vec<u64>>,
     /// Hamiltonian at the draw.
     pub energy: Vec<Vec<f64>>,
+    /// Log density at the draw (sampler coordinates, up to a constant).
+    pub lp: Vec<Vec<f64>>,
     /// Step size of each chain.
     pub step_size: Vec<f64>,
 }
@@ -412,7 +425,9 @@ pub fn run_cmc(
         .resolve(problem.n_residuals(), problem.n_rows())?;
     let shards = shard_problems(problem, k, settings.strategy, settings.nuts.seed)?;
     // Validate the posterior once, on the full problem, before any work.
-    let full = Posterior::new(problem, &settings.posterior)?;
+    // One coordinate system for every shard, centred and sized on the whole problem.
+    let centre = Centre::laplace(problem, &settings.posterior, x0, Some(sigma0))?;
+    let full = Posterior::anchored(problem, &settings.posterior, &centre)?;
     let names: Vec<String> = problem
         .param_names()
         .into_iter()
@@ -420,7 +435,7 @@ pub fn run_cmc(
         .collect();
 
     let run_shard = |s: usize, par: Par| -> ShardOutcome {
-        sample_shard(&shards[s], k, s, x0, sigma0, settings, par, observer)
+        sample_shard(&shards[s], k, s, &centre, sigma0, settings, par, observer)
     };
     observer.on(&Event::PhaseStarted("cmc"));
     let results: Vec<ShardOutcome> = match backend {
@@ -492,6 +507,9 @@ pub fn run_cmc(
                     max_rhat: None,
                     min_ess_bulk: None,
                     divergences: 0,
+                    divergences_per_chain: Vec::new(),
+                    gradients_warmup: 0,
+                    gradients_sampling: 0,
                     bfmi: Vec::new(),
                     step_size: Vec::new(),
                     mean_tree_depth: None,
@@ -537,6 +555,12 @@ pub fn run_cmc(
             max_rhat: Some(max_rhat),
             min_ess_bulk: Some(min_ess),
             divergences,
+            divergences_per_chain: chains
+                .iter()
+                .map(|c| c.divergent.iter().filter(|d| **d).count())
+                .collect(),
+            gradients_warmup: chains.iter().map(|c| c.warmup_steps).sum(),
+            gradients_sampling: chains.iter().flat_map(|c| &c.steps).sum(),
             bfmi: chains.iter().map(|c| bfmi(&c.energy)).collect(),
             step_size: chains.iter().map(|c| c.step_size).collect(),
             mean_tree_depth: Some(depth_sum as f64 / n_kept.max(1) as f64),
@@ -547,6 +571,7 @@ pub fn run_cmc(
             divergent: chains.iter().map(|c| c.divergent.clone()).collect(),
             tree_depth: chains.iter().map(|c| c.depth.clone()).collect(),
             energy: chains.iter().map(|c| c.energy.clone()).collect(),
+            lp: chains.iter().map(|c| c.lp.clone()).collect(),
             step_size: chains.iter().map(|c| c.step_size).collect(),
         });
         if reason.is_none() {

@@ -8,10 +8,12 @@
 //!
 //! Still to come: the CMC driver with per-shard reports, BFMI, the CLI and its outputs.
 
+pub mod clamp;
 pub mod cmc;
 pub mod consensus;
 pub mod diagnostics;
 pub mod dual;
+pub mod laplace;
 pub mod nuts;
 pub mod posterior;
 pub mod prior;

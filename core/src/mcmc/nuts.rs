@@ -115,8 +115,14 @@ pub struct ChainDraws {
     pub depth: Vec<u64>,
     /// Hamiltonian (potential + kinetic energy) at each kept draw, for the BFMI.
     pub energy: Vec<f64>,
+    /// Log density (up to a constant, in the sampler's coordinates) at each kept draw.
+    #[serde(default)]
+    pub lp: Vec<f64>,
     /// Step size after warm-up.
     pub step_size: f64,
+    /// Leapfrog steps (= gradient evaluations) spent in warm-up.
+    #[serde(default)]
+    pub warmup_steps: u64,
 }
 
 /// nuts-rs's view of a [`LogDensity`].
@@ -197,7 +203,9 @@ fn run_chain<S: Settings, D: LogDensity>(
         steps: Vec::new(),
         depth: Vec::new(),
         energy: Vec::new(),
+        lp: Vec::new(),
         step_size: f64::NAN,
+        warmup_steps: 0,
     };
     let dims = From::from(&*sampler.math());
     for k in 0..total {
@@ -205,13 +213,16 @@ fn run_chain<S: Settings, D: LogDensity>(
         if progress(chain as usize, k + 1) == Flow::Stop {
             return Err(Error::Cancelled);
         }
-        if k >= warmup {
+        if k < warmup {
+            out.warmup_steps += info.num_steps;
+        } else {
             // The per-draw statistics are only reachable by name.
-            let (mut energy, mut depth) = (f64::NAN, 0);
+            let (mut energy, mut depth, mut lp) = (f64::NAN, 0, f64::NAN);
             for (name, value) in nuts_rs::Storable::get_all(&mut stats, &dims) {
                 match (name, value) {
                     ("energy", Some(nuts_rs::Value::ScalarF64(v))) => energy = v,
                     ("depth", Some(nuts_rs::Value::ScalarU64(v))) => depth = v,
+                    ("logp", Some(nuts_rs::Value::ScalarF64(v))) => lp = v,
                     _ => {}
                 }
             }
@@ -220,6 +231,7 @@ fn run_chain<S: Settings, D: LogDensity>(
             out.steps.push(info.num_steps);
             out.depth.push(depth);
             out.energy.push(energy);
+            out.lp.push(lp);
             out.step_size = info.step_size;
         }
     }

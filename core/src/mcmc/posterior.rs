@@ -20,11 +20,14 @@ use crate::error::{Error, Result};
 use crate::exec::Par;
 use crate::model::params::PHYSICS;
 use crate::nlsq::FitProblem;
-use crate::nlsq::normal::chi2_and_gradient;
+use crate::nlsq::gradient::chi2_and_gradient;
 
+use super::clamp::Clamp;
 use super::nuts::{DensityError, LogDensity};
 use super::prior::Prior;
-use super::transform::{FractionBlock, RateTriple, RidgePair, Slope, Transform};
+use super::transform::{
+    FractionBlock, PhaseScale, RateTriple, RidgePair, RidgeScales, Slope, Transform,
+};
 
 /// How the noise level enters.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -80,6 +83,10 @@ fn fraction_block(
     Some(FractionBlock {
         f: [index("f0")?, index("f1")?, index("f2")?, index("f3")?],
         t_ref,
+        scales: RidgeScales {
+            offset: 1.0,
+            exponent: 1.0,
+        },
     })
 }
 
@@ -91,6 +98,10 @@ fn rate_triples(problem: &FitProblem, names: &[String], reparam: Reparam) -> Vec
     let index = |n: &str| names.iter().position(|m| m == n);
     let grid = problem.model().grid();
     let t_ref = (grid.t(0) * grid.t(grid.n - 1)).sqrt();
+    let phase = index("phi0").map(|phi0| PhaseScale {
+        phi0,
+        phi: problem.model().phi().to_vec(),
+    });
     [
         ("D0_ref", "alpha_ref", "D_offset_ref", "D_ref(t_ref)"),
         (
@@ -108,6 +119,12 @@ fn rate_triples(problem: &FitProblem, names: &[String], reparam: Reparam) -> Vec
             exponent: index(e)?,
             offset: index(b)?,
             ln_t_ref: t_ref.ln(),
+            // Set from the centre's widths.
+            scales: RidgeScales {
+                offset: 1.0,
+                exponent: 1.0,
+            },
+            phase: if *a == "v0" { phase.clone() } else { None },
             label: label.to_string(),
         })
     })
@@ -228,36 +245,245 @@ pub(crate) fn ridge_pairs(
     pairs
 }
 
-impl<'a> Posterior<'a> {
-    /// The posterior of `problem` (its start's bounds) with `options`.
-    pub fn new(problem: &'a FitProblem, options: &PosteriorOptions) -> Result<Self> {
+/// Where the sampler's coordinates are centred and how wide they are: each quantity's
+/// clamp is linear around `x` with slope `widths` (and the rate blocks' ridge coordinates
+/// are measured in the widths of their offset and exponent). Every shard of a run uses
+/// the same centre, so that their draws share one coordinate system.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Centre {
+    /// The centre (the posterior's mode at the NLSQ noise level, found from the NLSQ
+    /// optimum), in the fit's coordinates.
+    pub x: Vec<f64>,
+    /// Widths, same units: the Laplace approximation's marginal standard deviations, at
+    /// most the prior's and a quarter of the range.
+    pub widths: Vec<f64>,
+    /// The reference time of each rate block (by the index of its prefactor, `f0` for the
+    /// fraction), s: where the Laplace approximation determines the rate best, so that its
+    /// value and slope there are nearly uncorrelated. Blocks not listed use the grid's
+    /// geometric centre.
+    pub t_ref: Vec<(usize, f64)>,
+}
+
+impl Centre {
+    /// Centred on `x` with the priors' widths (no data).
+    pub fn prior(problem: &FitProblem, options: &PosteriorOptions, x: &[f64]) -> Result<Self> {
+        Self::laplace(problem, options, x, None)
+    }
+
+    /// Centred on `x` with the widths of the Laplace approximation of the posterior of the
+    /// whole `problem` at noise `sigma` (`None`: the priors' widths).
+    pub fn laplace(
+        problem: &FitProblem,
+        options: &PosteriorOptions,
+        x: &[f64],
+        sigma: Option<f64>,
+    ) -> Result<Self> {
         let (_, lo, hi) = problem.start();
-        let names = problem.param_names();
-        if let Some((name, _)) = options
-            .priors
-            .iter()
-            .find(|(n, _)| !names.iter().any(|m| m == n))
-        {
+        if x.len() != lo.len() {
             return Err(Error::invalid(
-                "prior",
+                "cmc",
                 format!(
-                    "{name} is not a fitted quantity (fitted: {})",
-                    names.join(", ")
+                    "the start has {} values for {} fitted quantities",
+                    x.len(),
+                    lo.len()
                 ),
             ));
         }
-        let priors = names
-            .iter()
-            .enumerate()
-            .map(|(k, name)| {
-                let prior = options
-                    .priors
-                    .iter()
-                    .find(|(n, _)| n == name)
-                    .map_or_else(|| default_prior(name, lo[k], hi[k]), |(_, p)| *p);
-                prior.validate(name, lo[k], hi[k]).map(|()| prior)
+        let priors = priors_of(problem, options)?;
+        let prior_var: Vec<f64> = (0..lo.len())
+            .map(|k| priors[k].variance(lo[k], hi[k]))
+            .collect();
+        // An optimum on a bound is centred just inside it.
+        let inside: Vec<f64> = (0..lo.len())
+            .map(|k| {
+                let m = 1e-9 * (hi[k] - lo[k]);
+                let a = if m.is_finite() {
+                    x[k].clamp(lo[k] + m, hi[k] - m)
+                } else {
+                    x[k].clamp(lo[k], hi[k])
+                };
+                if a.is_finite() { a } else { 0.0 }
             })
-            .collect::<Result<Vec<_>>>()?;
+            .collect();
+        let sigma = match (sigma, options.noise) {
+            (_, Noise::Fixed(s)) => Some(s),
+            (s, Noise::Sampled { .. }) => s,
+        };
+        let p = lo.len();
+        let inside = match sigma {
+            Some(s) => super::laplace::mode(problem, &inside, s, &priors, (&lo, &hi), &prior_var),
+            None => inside,
+        };
+        let cov =
+            sigma.and_then(|s| super::laplace::covariance(problem, &inside, s, &prior_var, 1.0));
+        let laplace: Option<Vec<f64>> = cov
+            .as_ref()
+            .map(|c| (0..p).map(|k| c[k * p + k].sqrt()).collect());
+        let widths: Vec<f64> = (0..p)
+            .map(|k| {
+                let quarter = 0.25 * (hi[k] - lo[k]);
+                let prior_sd = prior_var[k].sqrt();
+                let fitted = laplace.as_ref().map_or(f64::INFINITY, |l| l[k]);
+                let mut w = f64::INFINITY;
+                for c in [quarter, prior_sd, fitted] {
+                    if c.is_finite() && c > 0.0 {
+                        w = w.min(c);
+                    }
+                }
+                if w.is_finite() { w } else { 1.0 }
+            })
+            .collect();
+        let t_ref = cov
+            .map(|c| best_rate_times(problem, &inside, &c))
+            .unwrap_or_default();
+        Ok(Self {
+            x: inside,
+            widths,
+            t_ref,
+        })
+    }
+}
+
+/// For each fully varied rate block, the grid time at which the rate's value is best
+/// determined under the covariance `cov` at `x` (delta method).
+fn best_rate_times(problem: &FitProblem, x: &[f64], cov: &[f64]) -> Vec<(usize, f64)> {
+    let names = problem.param_names();
+    let p = names.len();
+    let index = |n: &str| names.iter().position(|m| m == n);
+    let grid = problem.model().grid();
+    let (t1, tn) = (grid.t(0), grid.t(grid.n - 1));
+    if !(t1 > 0.0 && tn > t1) {
+        return Vec::new();
+    }
+    let quad = |idx: &[usize], g: &[f64]| -> f64 {
+        let mut v = 0.0;
+        for (a, &i) in idx.iter().enumerate() {
+            for (b, &j) in idx.iter().enumerate() {
+                v += g[a] * cov[i * p + j] * g[b];
+            }
+        }
+        v
+    };
+    let mut out = Vec::new();
+    for (a, e, b) in [
+        ("D0_ref", "alpha_ref", "D_offset_ref"),
+        ("D0_sample", "alpha_sample", "D_offset_sample"),
+        ("v0", "beta", "v_offset"),
+    ] {
+        if let (Some(ia), Some(ie), Some(ib)) = (index(a), index(e), index(b)) {
+            let (a0, ex) = (x[ia], x[ie]);
+            // J(t) = A0·t^e + B: ∂J/∂(A0, e, B) = (t^e, A0·t^e·ln t, 1).
+            let var = |tau: f64| {
+                let te = (ex * tau).exp();
+                quad(&[ia, ie, ib], &[te, a0 * te * tau, 1.0])
+            };
+            let tau = super::laplace::best_time(t1.ln(), tn.ln(), var);
+            out.push((ia, tau.exp()));
+        }
+    }
+    if let (Some(i0), Some(i1), Some(i2), Some(i3)) =
+        (index("f0"), index("f1"), index("f2"), index("f3"))
+    {
+        let (f0, f1, f2) = (x[i0], x[i1], x[i2]);
+        // V(t) = f0·e^{f1(t − f2)} + f3.
+        let var = |t: f64| {
+            let g = (f1 * (t - f2)).exp();
+            quad(
+                &[i0, i1, i2, i3],
+                &[g, f0 * (t - f2) * g, -f0 * f1 * g, 1.0],
+            )
+        };
+        out.push((i0, super::laplace::best_time(t1, tn, var)));
+    }
+    out
+}
+
+/// `ln_t` moved, where needed, onto the rate block's branch `1 + e·ln t ≥ 0.1` (the
+/// ridge map is monotone only there) while staying on the grid: a best time at the
+/// grid's start with a large exponent would otherwise drop the block altogether.
+fn on_branch(ln_t: f64, e: f64, problem: &FitProblem) -> f64 {
+    let grid = problem.model().grid();
+    let (lo, hi) = (grid.t(0).ln(), grid.t(grid.n - 1).ln());
+    let edge = -0.9 / e;
+    let (a, b) = if e > 0.0 {
+        (lo.max(edge), hi)
+    } else if e < 0.0 {
+        (lo, hi.min(edge))
+    } else {
+        (lo, hi)
+    };
+    if a <= b && ln_t.is_finite() {
+        ln_t.clamp(a, b)
+    } else {
+        ln_t
+    }
+}
+
+/// The reference time the centre gives the block led by quantity `k`.
+fn centre_t_ref(centre: &Centre, k: usize) -> Option<f64> {
+    centre.t_ref.iter().find(|(i, _)| *i == k).map(|(_, t)| *t)
+}
+
+/// The prior of every fitted quantity: the config's, else the default.
+fn priors_of(problem: &FitProblem, options: &PosteriorOptions) -> Result<Vec<Prior>> {
+    let (_, lo, hi) = problem.start();
+    let names = problem.param_names();
+    if let Some((name, _)) = options
+        .priors
+        .iter()
+        .find(|(n, _)| !names.iter().any(|m| m == n))
+    {
+        return Err(Error::invalid(
+            "prior",
+            format!(
+                "{name} is not a fitted quantity (fitted: {})",
+                names.join(", ")
+            ),
+        ));
+    }
+    names
+        .iter()
+        .enumerate()
+        .map(|(k, name)| {
+            let prior = options
+                .priors
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or_else(|| default_prior(name, lo[k], hi[k]), |(_, p)| *p);
+            prior.validate(name, lo[k], hi[k]).map(|()| prior)
+        })
+        .collect()
+}
+
+impl<'a> Posterior<'a> {
+    /// The posterior of `problem` (its start's bounds) with `options`, its coordinates
+    /// centred on the problem's start with the priors' widths.
+    pub fn new(problem: &'a FitProblem, options: &PosteriorOptions) -> Result<Self> {
+        let (start, _, _) = problem.start();
+        let centre = Centre::prior(problem, options, &start)?;
+        Self::anchored(problem, options, &centre)
+    }
+
+    /// The same posterior with its coordinates at `centre` (see [`Centre`]); the rate
+    /// blocks are used where the centre lies on their branch.
+    pub fn anchored(
+        problem: &'a FitProblem,
+        options: &PosteriorOptions,
+        centre: &Centre,
+    ) -> Result<Self> {
+        let (_, lo, hi) = problem.start();
+        if centre.x.len() != lo.len() || centre.widths.len() != lo.len() {
+            return Err(Error::invalid(
+                "cmc",
+                format!(
+                    "the centre has {} values for {} fitted quantities",
+                    centre.x.len(),
+                    lo.len()
+                ),
+            ));
+        }
+        let names = problem.param_names();
+        let priors = priors_of(problem, options)?;
         if let Noise::Sampled { scale } | Noise::Fixed(scale) = options.noise
             && !(scale.is_finite() && scale > 0.0)
         {
@@ -266,13 +492,46 @@ impl<'a> Posterior<'a> {
                 format!("noise scale must be finite and > 0, got {scale}"),
             ));
         }
+        let clamps: Vec<Clamp> = centre
+            .x
+            .iter()
+            .zip(&centre.widths)
+            .map(|(&anchor, &scale)| Clamp { anchor, scale })
+            .collect();
+        let w = &centre.widths;
         let transform = Transform::new(
             lo.clone(),
             hi.clone(),
+            clamps,
             ridge_pairs(problem, &names, options.reparam),
         )?
-        .with_triples(rate_triples(problem, &names, options.reparam))?
-        .with_fraction(fraction_block(problem, &names, options.reparam))?;
+        .with_triples(
+            rate_triples(problem, &names, options.reparam)
+                .into_iter()
+                .map(|t| RateTriple {
+                    scales: RidgeScales {
+                        offset: w[t.offset],
+                        exponent: w[t.exponent],
+                    },
+                    ln_t_ref: on_branch(
+                        centre_t_ref(centre, t.prefactor).map_or(t.ln_t_ref, f64::ln),
+                        centre.x[t.exponent],
+                        problem,
+                    ),
+                    ..t
+                })
+                .collect(),
+        )?
+        .with_fraction(
+            fraction_block(problem, &names, options.reparam).map(|b| FractionBlock {
+                scales: RidgeScales {
+                    offset: w[b.f[3]],
+                    exponent: w[b.f[1]],
+                },
+                t_ref: centre_t_ref(centre, b.f[0]).unwrap_or(b.t_ref),
+                ..b
+            }),
+        )?;
         Ok(Self {
             problem,
             lo,

@@ -145,13 +145,24 @@ impl Prior {
     /// Variance of the prior truncated to `[lo, hi]` (by quadrature), for the posterior's
     /// contraction.
     pub fn variance(&self, lo: f64, hi: f64) -> f64 {
+        self.moments(lo, hi).map_or(0.0, |(_, v)| v)
+    }
+
+    /// Mean of the prior truncated to `[lo, hi]` (by quadrature); `None` where it has no
+    /// mass there.
+    pub fn mean(&self, lo: f64, hi: f64) -> Option<f64> {
+        self.moments(lo, hi).map(|(m, _)| m)
+    }
+
+    /// (mean, variance) of the truncated prior.
+    fn moments(&self, lo: f64, hi: f64) -> Option<(f64, f64)> {
         // Integrate where the mass is: for a normal far wider than the box, the box.
         let (a, b) = match *self {
             Prior::Normal { mean, std } => (lo.max(mean - 12.0 * std), hi.min(mean + 12.0 * std)),
             _ => (lo, hi),
         };
         if a.is_nan() || b.is_nan() || b <= a {
-            return 0.0;
+            return None;
         }
         // Midpoint rule on a geometric grid when the box spans decades above 0.
         let n = 4000;
@@ -173,16 +184,32 @@ impl Prior {
             }
         }
         if m0 <= 0.0 {
-            return 0.0;
+            return None;
         }
         let mean = m1 / m0;
-        (m2 / m0 - mean * mean).max(0.0)
+        Some((mean, (m2 / m0 - mean * mean).max(0.0)))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn truncated_moments() {
+        let p = Prior::Normal {
+            mean: 0.0,
+            std: 5.0,
+        };
+        // Symmetric truncation keeps the mean; 2σ truncation shrinks the variance to
+        // 1 − 2·2φ(2)/(2Φ(2) − 1) ≈ 0.7737 of σ².
+        assert!(p.mean(-10.0, 10.0).is_some_and(|m| m.abs() < 1e-9));
+        let v = p.variance(-10.0, 10.0) / 25.0;
+        assert!((v - 0.7737).abs() < 1e-3, "{v}");
+        let m = Prior::Uniform.mean(2.0, 4.0).unwrap_or(f64::NAN);
+        assert!((m - 3.0).abs() < 1e-9);
+        assert_eq!(Prior::Uniform.mean(1.0, 1.0), None);
+    }
 
     #[test]
     fn derivatives_match_differences() {

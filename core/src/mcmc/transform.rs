@@ -1,25 +1,24 @@
 //! The sampler's coordinates: a bijection from ℝⁿ onto the box of fitted quantities, with
 //! its log-Jacobian and exact derivatives.
 //!
-//! Every quantity not in a ridge pair is mapped through the logistic function onto its
-//! bounds. A *ridge pair* (target `a`, partner `y`, slope `k`) is sampled as
-//! `L = ln a + k·y` and `y`, so that `a = exp(L − k·y)`: when the data only identify
-//! `a·e^{k·y}`, `L` is the identified combination and `y` moves along the ridge with `L`
-//! fixed — a straight line instead of an exponential curve. Two pairs of this model:
+//! Every quantity not in a block below is mapped onto its bounds by a [`Clamp`] (linear
+//! around the NLSQ optimum with the width of its prior, saturating near the bounds; see
+//! [`super::clamp`] for why not a logistic). The blocks straighten the ridges of this model:
 //!
-//! - the sample fraction `f0·e^{f1(t−f2)}` identifies `f0·e^{−f1·f2}` (an exact ridge):
-//!   `L = ln f0 − f1·f2`, partner `f2`, slope `−f1` (a sampled quantity when `f1` varies);
-//! - a power law `A0·t^α` is best identified at a reference time `t_ref`:
-//!   `L = ln A0 + α·ln t_ref`, partner `α`, constant slope `ln t_ref` (for `D0_ref`,
-//!   `D0_sample`, `v0`).
+//! - [`RateTriple`]: a rate `A0·t^e + B` (both transports, the velocity) through what the
+//!   data see at a reference time — its value `J` and log-slope `s` at t_ref — and its
+//!   offset `B`, clamped onto the part of B's range that keeps `A0` and `e` inside theirs;
+//! - [`FractionBlock`]: the sample fraction `A·e^{f1·t} + f3` the same way (value, slope,
+//!   `f3`), then `f2` along the exact f0–f2 ridge (`A = f0·e^{−f1·f2}` is all the data see);
+//! - [`RidgePair`] (`power_law`, or the fraction when not all of f0–f3 vary): `L = ln a + k·y`
+//!   and `y`, so that `a = exp(L − k·y)`.
 //!
-//! Both `L` and `y` keep the original box: `L` is mapped onto its attainable range (or
-//! sampled as itself when `a`'s lower bound is 0, see [`Transform::forward`]) and `y` onto
-//! the part of its bounds that keeps `a` inside its own.
+//! Every coordinate maps inside the box, so no step is rejected for leaving it.
 
 use crate::error::{Error, Result};
 
-use super::dual::{Dual, logistic};
+use super::clamp::{self, Clamp};
+use super::dual::Dual;
 
 /// The slope `k` of a ridge pair.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -53,6 +52,9 @@ pub struct RidgePair {
 pub struct Transform {
     lo: Vec<f64>,
     hi: Vec<f64>,
+    /// The clamp of each quantity (its anchor and width), used wherever it is mapped alone
+    /// and for the clamped coordinate of its block.
+    clamps: Vec<Clamp>,
     pairs: Vec<RidgePair>,
     triples: Vec<RateTriple>,
     fraction: Option<FractionBlock>,
@@ -61,25 +63,33 @@ pub struct Transform {
 }
 
 /// The sample fraction's raw value `f0·e^{f1(t−f2)} + f3 = A·e^{f1·t} + f3` with
-/// `A = f0·e^{−f1·f2}`, sampled as [`RateTriple`] samples a rate (value `V` and slope `S`
-/// of `A·e^{f1·t} + f3` at t_ref, and `ln A`), plus f2 along the exact f0–f2 ridge mapped
-/// onto the range that keeps f0 in its bounds.
+/// `A = f0·e^{−f1·f2}`, sampled as [`RateTriple`] samples a rate: the value `V` and slope
+/// `S` of `A·e^{f1·t} + f3` at t_ref and the offset `f3` (clamped onto what keeps f1 and f3
+/// in their bounds), then `f2` clamped along the exact f0–f2 ridge onto the range that
+/// keeps f0 in its bounds. `A` itself has no bounds (f2 reaches far), so this block has no
+/// fold.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FractionBlock {
     /// Indices of f0, f1, f2, f3.
     pub f: [usize; 4],
     /// Reference time t_ref, s.
     pub t_ref: f64,
+    /// Widths of the ridge coordinate (see [`ridge_q`]): of the offset f3, and of the
+    /// rate f1.
+    pub scales: RidgeScales,
 }
 
 /// A rate `A0·t^e + B` (transport `D0, alpha, D_offset` or velocity `v0, beta, v_offset`)
 /// sampled through what the data see at a reference time: `J = A0·t_ref^e + B` (the rate
-/// at t_ref), `s = e·A0·t_ref^e` (its log-slope) and `ln A0` mapped onto its bounds (how
-/// the rate splits into power law and offset — the direction the data hardly constrain).
-/// In (A0, e, B) that direction is a curved ridge (e = s/h, B = J − h with
-/// h = A0·t_ref^e); here it is one coordinate, and A0 can never leave its bounds. A step
-/// that takes e or B outside theirs (far from any posterior here), or onto the branch
-/// 1 + e·ln t_ref ≤ 0 where the map folds, is rejected.
+/// at t_ref) and `s = e·A0·t_ref^e` (its log-slope), both unbounded, and the offset `B`
+/// clamped onto the range that keeps `A0` and `e` inside their bounds given (J, s). How
+/// the rate splits into power law and offset is the direction the data hardly constrain;
+/// in (A0, e, B) it is a curved ridge (e = s/h, B = J − h with h = A0·t_ref^e), here it is
+/// the one coordinate B, on which the priors are Gaussian — so the posterior along it is
+/// as smooth as the prior. The map (J, s, h) → (A0, e, B) is a diffeomorphism for h > 0
+/// (|∂(A0, e, B)/∂(J, s, h)| = A0/h²); `A0 ≥ lo` is one interval of h only on the branch
+/// 1 + e·ln t_ref > 0, which the block keeps (it is used only when the NLSQ optimum lies
+/// on it; for t_ref > 1 s, e > −1/ln t_ref).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RateTriple {
     /// Index of the prefactor A0 (bounds above 0).
@@ -90,8 +100,49 @@ pub struct RateTriple {
     pub offset: usize,
     /// ln t_ref.
     pub ln_t_ref: f64,
+    /// Widths of the ridge coordinate (see [`ridge_q`]): of the offset B and of the
+    /// exponent e.
+    pub scales: RidgeScales,
+    /// For the velocity: the rate and slope are sampled as seen in the phase,
+    /// `c(phi0)·(J, s)` (see [`PhaseScale`]).
+    pub phase: Option<PhaseScale>,
     /// For messages, e.g. `D_ref(t_ref)`.
     pub label: String,
+}
+
+/// The data see the velocity only through the phase `q·cos(φ + phi0)·∫v`: with one
+/// detector angle only `v·cos(φ + phi0)` is identified, a ridge that curves through
+/// (v0, phi0). Sampling the velocity's rate and slope as `c(phi0)·(J, s)`, with
+/// `c = √(mean over the angles of cos²(φ + phi0))`, straightens it (for several angles c
+/// hardly moves and the map is nearly the identity).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PhaseScale {
+    /// Index of phi0 (sampled on its own clamp).
+    pub phi0: usize,
+    /// The detector angles, degrees.
+    pub phi: Vec<f64>,
+}
+
+impl PhaseScale {
+    /// `c(phi0)` as a dual of phi0 (degrees).
+    fn factor(&self, phi0: Dual) -> Dual {
+        let deg = std::f64::consts::PI / 180.0;
+        let n = self.phi.len().max(1) as f64;
+        let (mut v, mut d) = (0.0, 0.0);
+        for &p in &self.phi {
+            let a = (p + phi0.v) * deg;
+            let (sn, cs) = a.sin_cos();
+            v += cs * cs / n;
+            // d cos²/dphi0 = −2·cos·sin·deg.
+            d += -2.0 * cs * sn * deg / n;
+        }
+        let c = v.sqrt();
+        let dc = 0.5 * d / c;
+        Dual {
+            v: c,
+            d: phi0.d.map(|x| x * dc),
+        }
+    }
 }
 
 /// The image of a point, with what the gradient needs.
@@ -118,7 +169,8 @@ impl Mapped {
     }
 }
 
-/// Maps `u` onto `[a, b]` (either end may be infinite): the value and ln |dx/du|.
+/// Maps `u` onto `[a, b]` (either end may be infinite) by the logistic: the value and
+/// ln |dx/du| (the identified combination of a [`RidgePair`]).
 fn to_interval(u: Dual, a: Dual, b: Dual) -> (Dual, Dual) {
     match (a.v.is_finite(), b.v.is_finite()) {
         (true, true) => {
@@ -146,31 +198,148 @@ fn from_interval(x: f64, a: f64, b: f64) -> f64 {
     }
 }
 
-/// Solves `ln h − c·s/h = a` for `h > 0` (Newton in ln h from the s = 0 root); `false`
-/// when it does not converge or the root is not on the monotone branch (1 + c·s/h ≤ 0).
-fn solve_power_part(a: f64, s: f64, c: f64) -> (f64, bool) {
-    let mut y = a;
-    for _ in 0..60 {
-        let cs = c * s * (-y).exp();
-        let g = y - cs - a;
-        let dg = 1.0 + cs;
-        if !(dg > 0.0 && g.is_finite()) {
-            return (f64::NAN, false);
+/// The `h > 0` on the branch `h + c·s > 0` where `ln h − c·s/h = a` (the power part of a
+/// rate whose prefactor has logarithm `a`), as a dual in `s`
+/// (∂h/∂s = c·h/(h + c·s)); `None` when no h on the branch reaches `a` from above (the
+/// constraint `ln A0 ≥ a` then holds on the whole branch).
+fn power_part(a: f64, s: Dual, c: f64) -> Option<Dual> {
+    let cs = c * s.v;
+    // G(y) = y − c·s·e^{−y} − a in y = ln h, increasing on the branch.
+    let g = |y: f64| y - cs * (-y).exp() - a;
+    let (mut lo, mut hi) = if cs >= 0.0 {
+        // G(a) ≤ 0 and G(a + c·s·e^{−a}) ≥ 0.
+        (a, a + (cs * (-a).exp()).min(1e3))
+    } else {
+        let y_min = (-cs).ln();
+        if g(y_min) >= 0.0 {
+            return None;
         }
-        let step = g / dg;
-        // Damp long steps: the root is near a for small c·s/h.
-        y -= step.clamp(-2.0, 2.0);
-        if step.abs() <= 1e-14 * y.abs().max(1.0) {
-            return (y.exp(), true);
+        (y_min, a.max(y_min))
+    };
+    while g(hi) < 0.0 {
+        hi += (hi - lo).max(1.0);
+    }
+    let mut y = 0.5 * (lo + hi);
+    for _ in 0..200 {
+        let gy = g(y);
+        if gy < 0.0 {
+            lo = y;
+        } else {
+            hi = y;
+        }
+        let dg = 1.0 + cs * (-y).exp();
+        let newton = y - gy / dg;
+        // Newton inside the bracket, else bisection.
+        y = if dg > 0.0 && newton > lo && newton < hi {
+            newton
+        } else {
+            0.5 * (lo + hi)
+        };
+        if (hi - lo) <= 1e-15 * y.abs().max(1.0) || gy == 0.0 {
+            break;
         }
     }
-    (f64::NAN, false)
+    let h = y.exp();
+    let dh_ds = c * h / (h + cs);
+    Some(Dual {
+        v: h,
+        d: s.d.map(|x| x * dh_ds),
+    })
+}
+
+/// The widths that make a block's ridge coordinate [`ridge_q`] about one unit per
+/// posterior standard deviation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RidgeScales {
+    /// Width of the offset (B, or f3), in its units.
+    pub offset: f64,
+    /// Width of the exponent (e, or f1), in its units.
+    pub exponent: f64,
+}
+
+/// The coordinate of a block's power part `h` (= J − B) along its ridge, at slope `s`:
+/// `q = h/σ_B − |s|/(σ_e·h)`. Along the ridge (J and s fixed) the data see the exponent
+/// `e = s/h` and the priors see the offset `B = J − h`; each is roughly Gaussian where it
+/// dominates — small h (`q ≈ −|e|/σ_e`) and large h (`q ≈ h/σ_B`) — so q keeps both
+/// Gaussian. A logarithm of h would turn the offset prior's Gaussian tail into a
+/// double-exponential wall; h itself (or B) does the same to the data's constraint on e.
+pub fn ridge_q(h: f64, s: f64, sc: RidgeScales) -> f64 {
+    if s == 0.0 {
+        h / sc.offset
+    } else if h <= 0.0 {
+        f64::NEG_INFINITY
+    } else {
+        h / sc.offset - s.abs() / (sc.exponent * h)
+    }
+}
+
+fn ridge_q_dual(h: Dual, s: Dual, sc: RidgeScales) -> Dual {
+    if s.v == 0.0 {
+        h / Dual::constant(sc.offset)
+    } else if h.v <= 0.0 {
+        Dual::constant(f64::NEG_INFINITY)
+    } else if h.v.is_infinite() {
+        Dual::constant(f64::INFINITY)
+    } else {
+        let abs_s = if s.v < 0.0 { -s } else { s };
+        h / Dual::constant(sc.offset) - abs_s / (Dual::constant(sc.exponent) * h)
+    }
+}
+
+/// The `h` of `q` at slope `s` ([`ridge_q`] inverted: a quadratic in h), with its
+/// derivatives, and ln ∂h/∂q.
+fn ridge_h(q: Dual, s: Dual, sc: RidgeScales) -> (Dual, Dual) {
+    let (sb, se) = (sc.offset, sc.exponent);
+    let a = s.v.abs() / (sb * se);
+    let root = (q.v * q.v + 4.0 * a).sqrt();
+    // h = σ_B·(q + √(q² + 4a))/2, in the form without cancellation.
+    let h = if q.v >= 0.0 {
+        0.5 * sb * (q.v + root)
+    } else {
+        2.0 * a * sb / (root - q.v)
+    };
+    let sign = if s.v < 0.0 { -1.0 } else { 1.0 };
+    // ∂q/∂h = 1/σ_B + |s|/(σ_e h²), ∂q/∂s = −sign(s)/(σ_e h).
+    let dq_dh = 1.0 / sb + s.v.abs() / (se * h * h);
+    let dq_ds = -sign / (se * h);
+    let hd = Dual {
+        v: h,
+        d: std::array::from_fn(|k| (q.d[k] - dq_ds * s.d[k]) / dq_dh),
+    };
+    let abs_s = if s.v < 0.0 { -s } else { s };
+    let dq_dh_dual = Dual::constant(1.0 / sb) + abs_s / (Dual::constant(se) * hd * hd);
+    (hd, -dq_dh_dual.ln())
+}
+
+/// The clamp of a block's ridge coordinate: slope 1 (q is in posterior widths) around
+/// the anchor's.
+fn ridge_clamp(h0: f64, s0: f64, sc: RidgeScales) -> Clamp {
+    Clamp {
+        anchor: ridge_q(h0, s0, sc),
+        scale: 1.0,
+    }
 }
 
 impl Transform {
-    /// Logistic maps onto `[lo, hi]` for every quantity, plus `pairs`.
-    pub fn new(lo: Vec<f64>, hi: Vec<f64>, pairs: Vec<RidgePair>) -> Result<Self> {
+    /// `clamps[k]` onto `[lo[k], hi[k]]` for every quantity, plus `pairs`.
+    pub fn new(
+        lo: Vec<f64>,
+        hi: Vec<f64>,
+        clamps: Vec<Clamp>,
+        pairs: Vec<RidgePair>,
+    ) -> Result<Self> {
         let n = lo.len();
+        let clamps_ok = clamps.len() == n
+            && hi.len() == n
+            && clamps
+                .iter()
+                .all(|c| c.anchor.is_finite() && c.scale.is_finite() && c.scale > 0.0);
+        if !clamps_ok {
+            return Err(Error::invalid(
+                "reparameterization",
+                "every quantity needs a finite anchor and a positive scale",
+            ));
+        }
         let mut paired = vec![false; n];
         for p in &pairs {
             let slope_ok = match p.slope {
@@ -207,6 +376,7 @@ impl Transform {
         Ok(Self {
             lo,
             hi,
+            clamps,
             pairs,
             triples: Vec::new(),
             fraction: None,
@@ -240,12 +410,20 @@ impl Transform {
         Ok(self)
     }
 
-    /// The same map with rate triples sampled as [`RateTriple`] says.
+    /// The same map with rate triples sampled as [`RateTriple`] says. A triple whose
+    /// anchor (the NLSQ optimum) lies off the block's branch (1 + e·ln t_ref ≤ 0.05) keeps
+    /// its three quantities clamped one by one; [`Transform::triples`] lists those in use.
     pub fn with_triples(mut self, triples: Vec<RateTriple>) -> Result<Self> {
         let n = self.lo.len();
-        for t in &triples {
+        let mut used = Vec::new();
+        for t in triples {
             let idx = [t.prefactor, t.exponent, t.offset];
+            let phase_ok = t
+                .phase
+                .as_ref()
+                .is_none_or(|p| p.phi0 < n && !idx.contains(&p.phi0) && !p.phi.is_empty());
             let ok = idx.iter().all(|&k| k < n && !self.paired[k])
+                && phase_ok
                 && t.prefactor != t.exponent
                 && t.exponent != t.offset
                 && t.prefactor != t.offset
@@ -257,15 +435,32 @@ impl Transform {
                     format!("cannot sample {} (indices or bounds unusable)", t.label),
                 ));
             }
+            let (a0, e) = (
+                self.clamps[t.prefactor].anchor,
+                self.clamps[t.exponent].anchor,
+            );
+            if !(a0 > 0.0 && 1.0 + t.ln_t_ref * e > 0.05) {
+                continue;
+            }
             for k in idx {
                 self.paired[k] = true;
             }
+            used.push(t);
         }
-        self.triples = triples;
+        // phi0 must stay on its own clamp (it feeds the velocity's phase scale).
+        if let Some(p) = used.iter().find_map(|t| t.phase.as_ref())
+            && self.paired[p.phi0]
+        {
+            return Err(Error::invalid(
+                "reparameterization",
+                "phi0 feeds the velocity's phase scale and cannot be in a block",
+            ));
+        }
+        self.triples = used;
         Ok(self)
     }
 
-    /// The rate triples.
+    /// The rate triples in use.
     pub fn triples(&self) -> &[RateTriple] {
         &self.triples
     }
@@ -280,18 +475,16 @@ impl Transform {
         self.lo.len()
     }
 
+    /// Quantity `k` of coordinate `u` by its clamp onto its own bounds: (x, dx/du, ln dx/du,
+    /// ∂ ln(dx/du)/∂u).
     fn boxed(&self, k: usize, u: f64) -> (f64, f64, f64, f64) {
-        // (x, dx/du, ln dx/du, ∂ ln(dx/du)/∂u)
-        let s = logistic(u);
-        let w = self.hi[k] - self.lo[k];
-        let ln_s = -(-Dual::constant(u)).softplus().v;
-        let ln_1ms = -Dual::constant(u).softplus().v;
-        (
-            self.lo[k] + w * s,
-            w * s * (1.0 - s),
-            w.ln() + ln_s + ln_1ms,
-            1.0 - 2.0 * s,
-        )
+        let (x, lj) = clamp::forward(
+            Dual::input(u, 0),
+            Dual::constant(self.lo[k]),
+            Dual::constant(self.hi[k]),
+            self.clamps[k],
+        );
+        (x.v, x.d[0], lj.v, lj.d[0])
     }
 
     fn slope(&self, p: &RidgePair, u: &[f64]) -> Dual {
@@ -342,13 +535,126 @@ impl Transform {
         (a, b)
     }
 
-    /// Quantities of `u`, with the log-Jacobian and its derivatives.
+    /// The range of the power part `h` of a rate with value `j` and slope `s` at t_ref
+    /// that keeps its exponent `s/h` in `[e_lo, e_hi]`, its offset `j − h` in `[b_lo, b_hi]`
+    /// and, with `prefactor = Some((ln lo, ln hi, c))`, its prefactor `h·e^{−c·s/h}` in
+    /// `[lo, hi]` on the branch `h + c·s > 0`. Empty when the upper end is not above the
+    /// lower.
+    #[allow(clippy::too_many_arguments)]
+    fn h_range(
+        j: Dual,
+        s: Dual,
+        (e_lo, e_hi): (f64, f64),
+        (b_lo, b_hi): (f64, f64),
+        prefactor: Option<(f64, f64, f64)>,
+    ) -> (Dual, Dual) {
+        let empty = (Dual::constant(1.0), Dual::constant(0.0));
+        let mut lo = Dual::constant(0.0);
+        let mut hi = Dual::constant(f64::INFINITY);
+        if b_hi.is_finite() {
+            lo = lo.max(j - Dual::constant(b_hi));
+        }
+        if b_lo.is_finite() {
+            hi = hi.min(j - Dual::constant(b_lo));
+        }
+        if s.v > 0.0 {
+            if e_hi <= 0.0 {
+                return empty;
+            }
+            lo = lo.max(s / Dual::constant(e_hi));
+            if e_lo > 0.0 {
+                hi = hi.min(s / Dual::constant(e_lo));
+            }
+        } else if s.v < 0.0 {
+            if e_lo >= 0.0 {
+                return empty;
+            }
+            lo = lo.max(s / Dual::constant(e_lo));
+            if e_hi < 0.0 {
+                hi = hi.min(s / Dual::constant(e_hi));
+            }
+        } else if e_lo > 0.0 || e_hi < 0.0 {
+            return empty;
+        }
+        if let Some((ln_a_lo, ln_a_hi, c)) = prefactor {
+            let cs = Dual::constant(c) * s;
+            if cs.v < 0.0 {
+                lo = lo.max(-cs);
+            }
+            if let Some(h) = power_part(ln_a_lo, s, c) {
+                lo = lo.max(h);
+            }
+            if ln_a_hi.is_finite() {
+                match power_part(ln_a_hi, s, c) {
+                    Some(h) => hi = hi.min(h),
+                    None => return empty,
+                }
+            }
+        }
+        (lo, hi)
+    }
+
+    /// The h range of triple `t` at (j, s).
+    fn triple_h_range(&self, t: &RateTriple, j: Dual, s: Dual) -> (Dual, Dual) {
+        let (lo, hi) = (&self.lo, &self.hi);
+        Self::h_range(
+            j,
+            s,
+            (lo[t.exponent], hi[t.exponent]),
+            (lo[t.offset], hi[t.offset]),
+            Some((lo[t.prefactor].ln(), hi[t.prefactor].ln(), t.ln_t_ref)),
+        )
+    }
+
+    /// The h range of the fraction block at (v, s).
+    fn fraction_h_range(&self, b: &FractionBlock, v: Dual, s: Dual) -> (Dual, Dual) {
+        let [_, i1, _, i3] = b.f;
+        Self::h_range(
+            v,
+            s,
+            (self.lo[i1], self.hi[i1]),
+            (self.lo[i3], self.hi[i3]),
+            None,
+        )
+    }
+
+    /// The power part h = A0·t_ref^e and slope s = e·h of a triple at its anchor.
+    fn triple_anchor(&self, t: &RateTriple) -> (f64, f64) {
+        let c = &self.clamps;
+        let e = c[t.exponent].anchor;
+        let h = c[t.prefactor].anchor * (t.ln_t_ref * e).exp();
+        (h, e * h)
+    }
+
+    /// The fraction's power part h = f0·e^{f1·(t_ref − f2)} and slope S = f1·h at its
+    /// anchor.
+    fn fraction_anchor(&self, b: &FractionBlock) -> (f64, f64) {
+        let c = &self.clamps;
+        let [i0, i1, i2, _] = b.f;
+        let f1 = c[i1].anchor;
+        let h = c[i0].anchor * (f1 * (b.t_ref - c[i2].anchor)).exp();
+        (h, f1 * h)
+    }
+
+    /// The ridge pair along which f2 moves with `A` fixed (`ln f0 = ln A + f1·f2`).
+    fn fraction_pair(b: &FractionBlock) -> RidgePair {
+        RidgePair {
+            target: b.f[0],
+            partner: b.f[2],
+            slope: Slope::Const(0.0),
+            label: String::new(),
+        }
+    }
+
+    /// Quantities of `u`, with the log-Jacobian and its derivatives. A point whose blocks
+    /// have no room (a rate value and slope that no quantity in the box produces) has a
+    /// NaN log-Jacobian.
     pub fn forward(&self, u: &[f64]) -> Mapped {
         let n = self.dim();
         let mut x = vec![0.0; n];
         let mut grad = vec![0.0; n];
         let mut log_jac = 0.0;
-        let mut entries = Vec::with_capacity(n + 4 * self.pairs.len());
+        let mut entries = Vec::with_capacity(n + 4 * self.pairs.len() + 9 * self.triples.len());
         for k in (0..n).filter(|&k| !self.paired[k]) {
             let (v, dv, lj, glj) = self.boxed(k, u[k]);
             x[k] = v;
@@ -371,7 +677,12 @@ impl Transform {
                 (u_l, Dual::constant(lj))
             };
             let (y_lo, y_hi) = self.y_range(p, l, k);
-            let (y, lj_y) = to_interval(Dual::input(u[p.partner], 1), y_lo, y_hi);
+            let (y, lj_y) = clamp::forward(
+                Dual::input(u[p.partner], 1),
+                y_lo,
+                y_hi,
+                self.clamps[p.partner],
+            );
             // a = exp(L − k·y); ln|J| gains ln a.
             let ln_a = l - k * y;
             let a = ln_a.exp();
@@ -396,47 +707,56 @@ impl Transform {
             }
         }
         for t in &self.triples {
-            // Inputs: slot 0 = J, slot 1 = s, slot 2 = u_a with ln A0 = a(u_a) inside
-            // [ln lo, ln hi] (so A0 never leaves its bounds).
-            let j = Dual::input(u[t.prefactor], 0);
-            let sl = Dual::input(u[t.exponent], 1);
-            let (ln_lo, ln_hi) = (self.lo[t.prefactor].ln(), self.hi[t.prefactor].ln());
-            let (a, lj_a) = to_interval(
-                Dual::input(u[t.offset], 2),
-                Dual::constant(ln_lo),
-                Dual::constant(ln_hi),
-            );
-            let c = t.ln_t_ref;
-            // h = A0·t_ref^e with e = s/h: ln h − c·s/h = a, solved by Newton in ln h;
-            // derivatives by the implicit function theorem (needs 1 + c·e > 0).
-            let (h, ok) = solve_power_part(a.v, sl.v, c);
-            let e_v = sl.v / h;
-            let g = 1.0 + c * e_v;
-            let (x_a, x_e, x_b, lj) = if ok && g > 0.0 {
-                let dh_ds = c / g;
-                let dh_da = h / g;
-                let hd = Dual {
-                    v: h,
-                    d: std::array::from_fn(|k| dh_ds * sl.d[k] + dh_da * a.d[k]),
-                };
-                let e = sl / hd;
-                let ce = Dual::constant(c) * e;
-                // |∂(A0, e, B)/∂(J, s, h)| = A0/h², |∂h/∂a| = h/(1 + c·e), ∂A0/∂a = A0:
-                // ln|J| = ln A0 − ln h − ln(1 + c·e) + ln(da/du) = −c·e − ln(1 + c·e) + …
-                let lj = -ce - (Dual::constant(1.0) + ce).ln() + lj_a;
-                (a.exp(), e, j - hd, lj)
+            // Slots: 0 = J, 1 = s, 2 = the offset's clamp coordinate, 3 = phi0's (for the
+            // velocity's phase scale).
+            let mut j = Dual::input(u[t.prefactor], 0);
+            let mut sl = Dual::input(u[t.exponent], 1);
+            let z = Dual::input(u[t.offset], 2);
+            let mut lj_phase = Dual::constant(0.0);
+            if let Some(ph) = &t.phase {
+                let (v, dv, _, _) = self.boxed(ph.phi0, u[ph.phi0]);
+                let mut phi0 = Dual::input(v, 3);
+                phi0.d[3] = dv;
+                let c = ph.factor(phi0);
+                j = j / c;
+                sl = sl / c;
+                // (J', s') = c·(J, s): |∂(J, s)/∂(J', s')| = 1/c².
+                lj_phase = -(Dual::constant(2.0) * c.ln());
+            }
+            let (h_lo, h_hi) = self.triple_h_range(t, j, sl);
+            let nan = Dual::constant(f64::NAN);
+            let (x_a, x_e, x_b, lj) = if h_hi.v > h_lo.v {
+                let sc = t.scales;
+                let (h0, s0) = self.triple_anchor(t);
+                let (q, lj_q) = clamp::forward(
+                    z,
+                    ridge_q_dual(h_lo, sl, sc),
+                    ridge_q_dual(h_hi, sl, sc),
+                    ridge_clamp(h0, s0, sc),
+                );
+                let (h, ln_dh_dq) = ridge_h(q, sl, sc);
+                let e = sl / h;
+                let a0 = h * (-(Dual::constant(t.ln_t_ref) * e)).exp();
+                // |∂(A0, e, B)/∂(J, s, h)| = A0/h², then dh/dq and dq/dz.
+                let lj = lj_q + ln_dh_dq + a0.ln() - Dual::constant(2.0) * h.ln() + lj_phase;
+                (a0, e, j - h, lj)
             } else {
-                let nan = Dual::constant(f64::NAN);
                 (nan, nan, nan, nan)
             };
-            let inside = [(t.exponent, x_e.v), (t.offset, x_b.v)]
-                .iter()
-                .all(|&(k, v)| v >= self.lo[k] && v <= self.hi[k]);
-            log_jac += if inside { lj.v } else { f64::NAN };
-            x[t.prefactor] = x_a.v;
-            x[t.exponent] = x_e.v;
-            x[t.offset] = x_b.v;
-            for (slot, col) in [t.prefactor, t.exponent, t.offset].into_iter().enumerate() {
+            log_jac += lj.v;
+            // Rounding at a saturated end may step 1 ulp outside: keep the box exact.
+            let inside = |k: usize, v: f64| v.clamp(self.lo[k], self.hi[k]);
+            x[t.prefactor] = inside(t.prefactor, x_a.v);
+            x[t.exponent] = inside(t.exponent, x_e.v);
+            x[t.offset] = inside(t.offset, x_b.v);
+            let cols = [
+                Some(t.prefactor),
+                Some(t.exponent),
+                Some(t.offset),
+                t.phase.as_ref().map(|p| p.phi0),
+            ];
+            for (slot, col) in cols.into_iter().enumerate() {
+                let Some(col) = col else { continue };
                 grad[col] += lj.d[slot];
                 entries.push((t.prefactor, col, x_a.d[slot]));
                 entries.push((t.exponent, col, x_e.d[slot]));
@@ -445,47 +765,42 @@ impl Transform {
         }
         if let Some(b) = &self.fraction {
             let [i0, i1, i2, i3] = b.f;
-            // Slots: 0 = V (at u[f3]), 1 = S (at u[f1]), 2 = ln A (at u[f0]), 3 = f2's
-            // coordinate (at u[f2]).
+            // Slots: 0 = V (at u[f3]), 1 = S (at u[f1]), 2 = f3's clamp coordinate (at
+            // u[f0]), 3 = f2's (at u[f2]).
             let v = Dual::input(u[i3], 0);
             let sl = Dual::input(u[i1], 1);
-            let a = Dual::input(u[i0], 2);
-            let c = b.t_ref;
-            let (h, ok) = solve_power_part(a.v, sl.v, c);
-            let g = 1.0 + c * sl.v / h;
+            let z3 = Dual::input(u[i0], 2);
+            let z2 = Dual::input(u[i2], 3);
+            let (h_lo, h_hi) = self.fraction_h_range(b, v, sl);
             let mut out = [Dual::constant(f64::NAN); 4];
             let mut lj = Dual::constant(f64::NAN);
-            if ok && g > 0.0 {
-                let (dh_ds, dh_da) = (c / g, h / g);
-                let hd = Dual {
-                    v: h,
-                    d: std::array::from_fn(|k| dh_ds * sl.d[k] + dh_da * a.d[k]),
-                };
-                let f1 = sl / hd;
-                let f3 = v - hd;
-                let pair = RidgePair {
-                    target: i0,
-                    partner: i2,
-                    slope: Slope::Const(0.0),
-                    label: String::new(),
-                };
-                // ln f0 = ln A + f1·f2: the pair's L = ln A with slope k = −f1.
-                let (ya, yb) = self.y_range(&pair, a, -f1);
+            if h_hi.v > h_lo.v {
+                let sc = b.scales;
+                let (h0, s0) = self.fraction_anchor(b);
+                let (q, lj_q) = clamp::forward(
+                    z3,
+                    ridge_q_dual(h_lo, sl, sc),
+                    ridge_q_dual(h_hi, sl, sc),
+                    ridge_clamp(h0, s0, sc),
+                );
+                let (h, ln_dh_dq) = ridge_h(q, sl, sc);
+                let f3 = v - h;
+                let lj3 = lj_q + ln_dh_dq;
+                let f1 = sl / h;
+                let ln_a = h.ln() - Dual::constant(b.t_ref) * f1;
+                let (ya, yb) = self.y_range(&Self::fraction_pair(b), ln_a, -f1);
                 if yb.v > ya.v {
-                    let (f2, lj_y) = to_interval(Dual::input(u[i2], 3), ya, yb);
-                    let f0 = (a + f1 * f2).exp();
-                    let cf1 = Dual::constant(c) * f1;
-                    lj = -cf1 - (Dual::constant(1.0) + cf1).ln() + f1 * f2 + lj_y;
-                    out = [f0, f1, f2, f3];
+                    let (f2, lj2) = clamp::forward(z2, ya, yb, self.clamps[i2]);
+                    let ln_f0 = ln_a + f1 * f2;
+                    // |∂(f0, f1, f2, f3)/∂(V, S, z3, z2)| = |∂h/∂z3| · ∂f2/∂z2 · f0/h².
+                    lj = lj3 + lj2 + ln_f0 - Dual::constant(2.0) * h.ln();
+                    out = [ln_f0.exp(), f1, f2, f3];
                 }
             }
-            let inside = [(i1, out[1].v), (i3, out[3].v)]
-                .iter()
-                .all(|&(k, v)| v >= self.lo[k] && v <= self.hi[k]);
-            log_jac += if inside { lj.v } else { f64::NAN };
+            log_jac += lj.v;
             let cols = [i3, i1, i0, i2];
             for (q, &row) in b.f.iter().enumerate() {
-                x[row] = out[q].v;
+                x[row] = out[q].v.clamp(self.lo[row], self.hi[row]);
                 for (slot, &col) in cols.iter().enumerate() {
                     entries.push((row, col, out[q].d[slot]));
                 }
@@ -507,7 +822,7 @@ impl Transform {
         let n = self.dim();
         let mut u = vec![0.0; n];
         for k in (0..n).filter(|&k| !self.paired[k]) {
-            u[k] = from_interval(x[k], self.lo[k], self.hi[k]);
+            u[k] = clamp::inverse(x[k], self.lo[k], self.hi[k], self.clamps[k]);
         }
         for p in &self.pairs {
             // The slope's coordinate is already set (it is never in a pair).
@@ -522,33 +837,53 @@ impl Transform {
                 l.min(l_hi.v)
             };
             let (a, b) = self.y_range(p, Dual::constant(l), Dual::constant(k));
-            u[p.partner] = from_interval(y, a.v, b.v);
+            u[p.partner] = clamp::inverse(y, a.v, b.v, self.clamps[p.partner]);
         }
         if let Some(b) = &self.fraction {
             let [i0, i1, i2, i3] = b.f;
             let (f0, f1, f2, f3) = (x[i0].max(1e-300), x[i1], x[i2], x[i3]);
             let ln_a = f0.ln() - f1 * f2;
             let h = (ln_a + f1 * b.t_ref).exp();
-            u[i3] = h + f3;
-            u[i1] = f1 * h;
-            u[i0] = ln_a;
-            let pair = RidgePair {
-                target: i0,
-                partner: i2,
-                slope: Slope::Const(0.0),
-                label: String::new(),
-            };
-            let (ya, yb) = self.y_range(&pair, Dual::constant(ln_a), Dual::constant(-f1));
-            u[i2] = from_interval(f2, ya.v, yb.v);
+            let (v, sl) = (h + f3, f1 * h);
+            u[i3] = v;
+            u[i1] = sl;
+            let (h_lo, h_hi) = self.fraction_h_range(b, Dual::constant(v), Dual::constant(sl));
+            let sc = b.scales;
+            let (h0, s0) = self.fraction_anchor(b);
+            u[i0] = clamp::inverse(
+                ridge_q(h, sl, sc),
+                ridge_q(h_lo.v, sl, sc),
+                ridge_q(h_hi.v, sl, sc),
+                ridge_clamp(h0, s0, sc),
+            );
+            let (ya, yb) = self.y_range(
+                &Self::fraction_pair(b),
+                Dual::constant(ln_a),
+                Dual::constant(-f1),
+            );
+            u[i2] = clamp::inverse(f2, ya.v, yb.v, self.clamps[i2]);
         }
         for t in &self.triples {
             let (lo, hi) = (self.lo[t.prefactor], self.hi[t.prefactor]);
             let a0 = x[t.prefactor].clamp(lo, hi);
             let e = x[t.exponent];
             let h = a0 * (t.ln_t_ref * e).exp();
-            u[t.prefactor] = h + x[t.offset];
-            u[t.exponent] = e * h;
-            u[t.offset] = from_interval(a0.ln(), lo.ln(), hi.ln());
+            let (j, sl) = (h + x[t.offset], e * h);
+            let c = t
+                .phase
+                .as_ref()
+                .map_or(1.0, |p| p.factor(Dual::constant(x[p.phi0])).v);
+            u[t.prefactor] = c * j;
+            u[t.exponent] = c * sl;
+            let (h_lo, h_hi) = self.triple_h_range(t, Dual::constant(j), Dual::constant(sl));
+            let sc = t.scales;
+            let (h0, s0) = self.triple_anchor(t);
+            u[t.offset] = clamp::inverse(
+                ridge_q(h, sl, sc),
+                ridge_q(h_lo.v, sl, sc),
+                ridge_q(h_hi.v, sl, sc),
+                ridge_clamp(h0, s0, sc),
+            );
         }
         u
     }
@@ -567,12 +902,29 @@ impl Transform {
 mod tests {
     use super::*;
 
+    /// Clamps anchored at `x` with a width of a quarter of the range, at most 1e3.
+    fn clamps(x: &[f64], lo: &[f64], hi: &[f64]) -> Vec<Clamp> {
+        x.iter()
+            .zip(lo.iter().zip(hi))
+            .map(|(&a, (&l, &h))| Clamp {
+                anchor: a,
+                scale: (0.25 * (h - l)).min(1e3),
+            })
+            .collect()
+    }
+
     fn transform() -> Transform {
         // 0: f0 in [0, 1], 1: f1 in [−10, 10], 2: f2 in [−1e4, 1e4], 3: D0 in [100, 1e6],
         // 4: alpha in [−5, 5], 5: plain.
-        Transform::new(
+        let (lo, hi) = (
             vec![0.0, -10.0, -1e4, 100.0, -5.0, -1.0],
             vec![1.0, 10.0, 1e4, 1e6, 5.0, 2.0],
+        );
+        let c = clamps(&[0.4, 0.02, 25.0, 500.0, 0.1, 0.3], &lo, &hi);
+        Transform::new(
+            lo,
+            hi,
+            c,
             vec![
                 RidgePair {
                     target: 0,
@@ -628,11 +980,17 @@ mod tests {
         }
     }
 
-    /// The pair transform, and one with the fraction pair plus a rate triple on 3–5.
-    fn cases() -> Vec<(Transform, Vec<f64>)> {
-        let triple = Transform::new(
+    /// A rate triple on 3–5 (with the fraction pair on 0–2) at `x0`, t_ref = `t_ref`.
+    fn triple_case(x0: Vec<f64>, t_ref: f64) -> (Transform, Vec<f64>) {
+        let (lo, hi) = (
             vec![0.0, -10.0, -1e4, 100.0, -5.0, -1e5],
             vec![1.0, 10.0, 1e4, 1e6, 5.0, 1e5],
+        );
+        let c = clamps(&x0, &lo, &hi);
+        let t = Transform::new(
+            lo,
+            hi,
+            c,
             vec![RidgePair {
                 target: 0,
                 partner: 2,
@@ -648,27 +1006,79 @@ mod tests {
                 prefactor: 3,
                 exponent: 4,
                 offset: 5,
-                ln_t_ref: 5f64.ln(),
+                ln_t_ref: t_ref.ln(),
+                scales: RidgeScales {
+                    offset: 300.0,
+                    exponent: 0.07,
+                },
+                phase: None,
                 label: "D(t_ref)".into(),
             }])
         })
         .expect("transform");
-        let fraction = Transform::new(
+        assert_eq!(t.triples().len(), 1);
+        (t, x0)
+    }
+
+    /// The velocity triple on 3–5 with its phase scale from phi0 (index 0), two angles.
+    fn velocity_case() -> (Transform, Vec<f64>) {
+        let (lo, hi) = (
+            vec![-10.0, -1.0, -1.0, 1e-6, -2.0, -100.0],
+            vec![10.0, 1.0, 1.0, 1e4, 2.0, 100.0],
+        );
+        let x0 = vec![3.0, 0.3, -0.2, 50.0, 0.2, 5.0];
+        let c = clamps(&x0, &lo, &hi);
+        let t = Transform::new(lo, hi, c, Vec::new())
+            .and_then(|t| {
+                t.with_triples(vec![RateTriple {
+                    prefactor: 3,
+                    exponent: 4,
+                    offset: 5,
+                    ln_t_ref: 20f64.ln(),
+                    scales: RidgeScales {
+                        offset: 6.0,
+                        exponent: 0.015,
+                    },
+                    phase: Some(PhaseScale {
+                        phi0: 0,
+                        phi: vec![0.0, 60.0],
+                    }),
+                    label: "v".into(),
+                }])
+            })
+            .expect("transform");
+        assert_eq!(t.triples().len(), 1);
+        (t, x0)
+    }
+
+    /// The pair transform, rate triples (rising and falling rates, t_ref above and below
+    /// 1 s) and the fraction block.
+    fn cases() -> Vec<(Transform, Vec<f64>)> {
+        let (lo, hi) = (
             vec![0.0, -10.0, -1e4, 0.0, -5.0, -1e5],
             vec![1.0, 10.0, 1e4, 1.0, 5.0, 1e5],
-            Vec::new(),
-        )
-        .and_then(|t| {
-            t.with_fraction(Some(FractionBlock {
-                f: [0, 1, 2, 3],
-                t_ref: 5.0,
-            }))
-        })
-        .expect("transform");
+        );
+        let x_f = vec![0.4, 0.02, 25.0, 0.1, 0.1, 10.0];
+        let c = clamps(&x_f, &lo, &hi);
+        let fraction = Transform::new(lo, hi, c, Vec::new())
+            .and_then(|t| {
+                t.with_fraction(Some(FractionBlock {
+                    f: [0, 1, 2, 3],
+                    t_ref: 5.0,
+                    scales: RidgeScales {
+                        offset: 0.02,
+                        exponent: 7e-4,
+                    },
+                }))
+            })
+            .expect("transform");
         vec![
             (transform(), vec![0.4, 0.02, 25.0, 500.0, 0.1, 0.3]),
-            (triple, vec![0.4, 0.02, 25.0, 500.0, 0.1, 10.0]),
-            (fraction, vec![0.4, 0.02, 25.0, 0.1, 0.1, 10.0]),
+            triple_case(vec![0.4, 0.02, 25.0, 500.0, 0.1, 10.0], 5.0),
+            triple_case(vec![0.4, 0.02, 25.0, 800.0, -0.3, -40.0], 5.0),
+            triple_case(vec![0.4, 0.02, 25.0, 1.5e4, 0.2, 300.0], 0.087),
+            (fraction, x_f),
+            velocity_case(),
         ]
     }
 
@@ -704,12 +1114,12 @@ mod tests {
                 let d_jac = (jp - jn) / (2.0 * h);
                 assert!(
                     (pull[j] - d_lin).abs() <= 1e-6 * d_lin.abs().max(1.0),
-                    "pullback {j}: {} vs {d_lin}",
+                    "{x0:?} pullback {j}: {} vs {d_lin}",
                     pull[j]
                 );
                 assert!(
                     (m.grad_log_jac[j] - d_jac).abs() <= 1e-6 * d_jac.abs().max(1.0),
-                    "log-Jacobian {j}: {} vs {d_jac}",
+                    "{x0:?} log-Jacobian {j}: {} vs {d_jac}",
                     m.grad_log_jac[j]
                 );
             }
@@ -737,26 +1147,59 @@ mod tests {
             let m = nalgebra::DMatrix::from_fn(n, n, |i, j| jac[i][j]);
             let det = m.determinant().abs().ln();
             let analytic = t.forward(&u0).log_jac;
-            assert!((det - analytic).abs() < 1e-5, "{det} vs {analytic}");
+            assert!((det - analytic).abs() < 1e-5, "{x0:?}: {det} vs {analytic}");
         }
     }
 
     #[test]
-    fn a_rate_triple_keeps_its_prefactor_inside_and_rejects_the_rest() {
-        let (t, x0) = cases().remove(1);
-        let u0 = t.inverse(&x0);
-        for ua in [-30.0, -5.0, 0.0, 5.0, 30.0] {
-            let mut u = u0.clone();
-            u[5] = ua;
-            let m = t.forward(&u);
-            // (Large A0 also makes the offset J − h fall below its bound: rejected.)
-            assert!(m.log_jac.is_finite() || ua > 0.0, "u_a {ua}");
-            assert!((100.0..=1e6).contains(&m.x[3]), "A0 {} at u_a {ua}", m.x[3]);
+    fn a_rate_triple_maps_every_offset_coordinate_inside_the_box() {
+        for (t, x0) in cases().into_iter().skip(1).take(3) {
+            let u0 = t.inverse(&x0);
+            for dz in [-60.0, -20.0, -5.0, -1.0, 0.0, 1.0, 5.0, 20.0, 60.0] {
+                let mut u = u0.clone();
+                u[5] += dz;
+                let m = t.forward(&u);
+                assert!(m.log_jac.is_finite(), "{x0:?} dz {dz}");
+                for k in 3..6 {
+                    assert!(
+                        m.x[k] >= t.lo[k] && m.x[k] <= t.hi[k],
+                        "{x0:?} dz {dz}: x[{k}] = {} outside [{}, {}]",
+                        m.x[k],
+                        t.lo[k],
+                        t.hi[k]
+                    );
+                }
+                // The rate and its log-slope at t_ref stay what J and s say.
+                let c = t.triples()[0].ln_t_ref;
+                let h = m.x[3] * (c * m.x[4]).exp();
+                assert!((h + m.x[5] - u[3]).abs() < 1e-8 * u[3].abs().max(1.0));
+                assert!((m.x[4] * h - u[4]).abs() < 1e-8 * u[4].abs().max(1.0));
+            }
         }
-        // The offset pushed past its bound: rejected.
-        let mut u = u0;
-        u[3] = 1e6;
-        assert!(t.forward(&u).log_jac.is_nan());
+    }
+
+    #[test]
+    fn a_triple_off_its_branch_is_left_to_the_clamps() {
+        // alpha = −1 with t_ref = 5 s: 1 + alpha·ln t_ref < 0.
+        let (lo, hi) = (vec![100.0, -5.0, -1e5], vec![1e6, 5.0, 1e5]);
+        let c = clamps(&[500.0, -1.0, 10.0], &lo, &hi);
+        let t = Transform::new(lo, hi, c, Vec::new())
+            .and_then(|t| {
+                t.with_triples(vec![RateTriple {
+                    prefactor: 0,
+                    exponent: 1,
+                    offset: 2,
+                    ln_t_ref: 5f64.ln(),
+                    scales: RidgeScales {
+                        offset: 300.0,
+                        exponent: 0.07,
+                    },
+                    phase: None,
+                    label: "D".into(),
+                }])
+            })
+            .expect("transform");
+        assert!(t.triples().is_empty());
     }
 
     #[test]
@@ -767,8 +1210,24 @@ mod tests {
             slope: Slope::Const(1.0),
             label: "x".into(),
         };
-        assert!(Transform::new(vec![-1.0, 0.0], vec![1.0, 1.0], vec![pair(0, 1)]).is_err());
-        assert!(Transform::new(vec![0.0, 0.0], vec![1.0, 1.0], vec![pair(0, 0)]).is_err());
-        assert!(Transform::new(vec![0.0, 0.0], vec![1.0, 1.0], vec![pair(0, 5)]).is_err());
+        let c = vec![
+            Clamp {
+                anchor: 0.5,
+                scale: 0.25
+            };
+            2
+        ];
+        let new = |lo: Vec<f64>, p| Transform::new(lo, vec![1.0, 1.0], c.clone(), vec![p]);
+        assert!(new(vec![-1.0, 0.0], pair(0, 1)).is_err());
+        assert!(new(vec![0.0, 0.0], pair(0, 0)).is_err());
+        assert!(new(vec![0.0, 0.0], pair(0, 5)).is_err());
+        let zero = vec![
+            Clamp {
+                anchor: 0.5,
+                scale: 0.0
+            };
+            2
+        ];
+        assert!(Transform::new(vec![0.0; 2], vec![1.0; 2], zero, Vec::new()).is_err());
     }
 }

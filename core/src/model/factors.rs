@@ -21,6 +21,11 @@ pub struct TimeFactors {
     pub c_v: Vec<f64>,
     /// Sample fraction f_s(t) ∈ [0, 1].
     pub f_s: Vec<f64>,
+    /// `1/n(t)` with `n = f_s² + (1 − f_s)²` (≥ ½): the normalisation of a cell (i, j) is
+    /// `n(t_i)·n(t_j)`, so per-time reciprocals spare every cell a division.
+    pub inv_norm: Vec<f64>,
+    /// `∂ ln n/∂f_s = (2f_s − 2(1 − f_s))/n` at each time.
+    pub dlog_norm: Vec<f64>,
     /// Derivatives, when requested.
     pub derivs: Option<FactorDerivs>,
 }
@@ -90,11 +95,19 @@ impl TimeFactors {
                 f_s[k] = sample_fraction_value(t, p.f0, p.f1, p.f2, p.f3);
             }
         }
+        let norm = |fs: f64| fs * fs + (1.0 - fs) * (1.0 - fs);
+        let inv_norm = f_s.iter().map(|&fs| 1.0 / norm(fs)).collect();
+        let dlog_norm = f_s
+            .iter()
+            .map(|&fs| (2.0 * fs - 2.0 * (1.0 - fs)) / norm(fs))
+            .collect();
         Self {
             c_r,
             c_s,
             c_v,
             f_s,
+            inv_norm,
+            dlog_norm,
             derivs: derivatives.then_some(FactorDerivs {
                 dc_r,
                 dc_s,

@@ -15,7 +15,7 @@ pub mod grid;
 pub mod integrals;
 pub mod params;
 pub mod rates;
-mod separable;
+pub(crate) mod separable;
 
 use rayon::prelude::*;
 

@@ -33,11 +33,11 @@ use crate::exec::Par;
 const ROWS_PER_TASK: usize = 32;
 /// Largest decay within one segment, in e-folds of the split exponentials: factors stay
 /// below e^300, far from overflow, and products of two stay accurate.
-const MAX_SEGMENT_EXPONENT: f64 = 300.0;
+pub(crate) const MAX_SEGMENT_EXPONENT: f64 = 300.0;
 
 /// Below this transport increment, Å², the split form `exp(−q²x)` differs from
 /// `exp(−q²·sqrt(x² + ε))` by more than an ulp: `q²(sqrt(x²+ε) − x) ≤ q²ε/(2x) ≤ ε_mach`.
-fn band_threshold(q2: f64) -> f64 {
+pub(crate) fn band_threshold(q2: f64) -> f64 {
     q2 * SMOOTH_ABS_EPS / (2.0 * f64::EPSILON)
 }
 

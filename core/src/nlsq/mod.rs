@@ -11,6 +11,7 @@
 //! - [`multistart`]: starting points.
 
 pub mod covariance;
+pub mod gradient;
 pub mod multistart;
 pub mod normal;
 pub mod problem;

@@ -5,9 +5,7 @@
 use rayon::prelude::*;
 
 use crate::exec::Par;
-use crate::model::element::{
-    CellPrimitives, SMOOTH_ABS_EPS, c2_element, c2_grad_from, c2_partials_from,
-};
+use crate::model::element::{CellPrimitives, c2_element, c2_grad_from, smooth_abs_slope};
 use crate::model::params::{CONTRAST, GRAD_LEN, OFFSET};
 use crate::model::{AngleTerms, TimeFactors};
 
@@ -54,10 +52,10 @@ impl Normal {
 
 /// What one evaluation needs: the model factors and per-angle terms at `x`, and the
 /// per-step factors of the row recurrences.
-struct Point {
-    factors: TimeFactors,
-    angles: Vec<AngleTerms>,
-    q2: f64,
+pub(crate) struct Point {
+    pub(crate) factors: TimeFactors,
+    pub(crate) angles: Vec<AngleTerms>,
+    pub(crate) q2: f64,
     /// `exp(−q²(C_r[j+1] − C_r[j])/2)`, and the sample analogue.
     step_r: Vec<f64>,
     step_s: Vec<f64>,
@@ -66,7 +64,7 @@ struct Point {
 }
 
 impl Point {
-    fn new(problem: &FitProblem, x: &[f64], derivatives: bool) -> Self {
+    pub(crate) fn new(problem: &FitProblem, x: &[f64], derivatives: bool) -> Self {
         let (params, scaling) = problem.unpack(x);
         let model = &problem.model;
         let angles: Vec<AngleTerms> = model
@@ -112,7 +110,11 @@ impl Point {
     /// `h(j+1) = h(j)·exp(−q²ΔC/2)` and a rotation of (cos, sin) by `k·ΔC_v` — no
     /// transcendental call per cell, at a relative cost of a few ulps per step.
     #[inline]
-    fn walk_row(&self, row: &RowSpan, mut visit: impl FnMut(usize, usize, &CellPrimitives)) {
+    pub(crate) fn walk_row(
+        &self,
+        row: &RowSpan,
+        mut visit: impl FnMut(usize, usize, &CellPrimitives),
+    ) {
         let f = &self.factors;
         let a = &self.angles[row.angle];
         let (rc, rs) = &self.rot[row.angle];
@@ -127,8 +129,8 @@ impl Point {
             p.sin = s * rc[j - 1] + c * rs[j - 1];
             let xr = f.c_r[j] - f.c_r[i];
             let xs = f.c_s[j] - f.c_s[i];
-            p.dar_dx = -0.5 * self.q2 * xr / (xr * xr + SMOOTH_ABS_EPS).sqrt();
-            p.das_dx = -0.5 * self.q2 * xs / (xs * xs + SMOOTH_ABS_EPS).sqrt();
+            p.dar_dx = -0.5 * self.q2 * smooth_abs_slope(xr);
+            p.das_dx = -0.5 * self.q2 * smooth_abs_slope(xs);
             visit(j - row.j_start, j, &p);
         }
     }
@@ -399,106 +401,4 @@ pub fn chi2_per_angle(problem: &FitProblem, x: &[f64], par: Par) -> Vec<f64> {
         }
     }
     total
-}
-
-/// χ² (both triangles, including the asymmetry constant) and its half-gradient JᵀWr at
-/// `x`, without the Gram matrix: what a gradient-based sampler needs per step. Rows
-/// reduce in the same fixed groups as [`normal_equations`].
-pub fn chi2_and_gradient(problem: &FitProblem, x: &[f64], par: Par) -> (f64, Vec<f64>) {
-    let pt = Point::new(problem, x, true);
-    let p = problem.n_params();
-    let nv = problem.vary_idx.len();
-    let n = problem.model.grid().n;
-    let n_phi = problem.model.phi().len();
-    let d = pt
-        .factors
-        .derivs
-        .as_ref()
-        .expect("derivatives were requested");
-    // Reverse mode: each cell adds its residual-weighted partials to adjoints of the
-    // per-time integrals C_r, C_s, C_v and of f_s; the parameter gradient follows in
-    // O(N) per parameter. Rows reduce in fixed groups, so results do not depend on the
-    // thread count.
-    let group = |rows: &[RowSpan]| {
-        let mut chi2 = 0.0;
-        // [C_r | C_s | C_v | f_s] adjoints, then per angle Σ wr·T, Σ wr, and Σ wr·∂/∂phi0.
-        let mut adj = vec![0.0; 4 * n + 2 * n_phi + 1];
-        for row in rows {
-            let a = &pt.angles[row.angle];
-            let (mut r_i, mut s_i, mut v_i, mut f_i) = (0.0, 0.0, 0.0, 0.0);
-            let (mut t_sum, mut w_sum, mut phi0) = (0.0, 0.0, 0.0);
-            let (ar, rest) = adj.split_at_mut(n);
-            let (as_, rest) = rest.split_at_mut(n);
-            let (av, rest) = rest.split_at_mut(n);
-            let af = &mut rest[..n];
-            pt.walk_row(row, |c, j, prim| {
-                let cell = row.offset + c;
-                let cp = c2_partials_from(&pt.factors, a, row.i, j, prim);
-                let w = problem.weight_of(row, j, cell);
-                let r = cp.value - problem.data[cell];
-                chi2 += w * r * r;
-                let wr = w * r;
-                ar[j] += wr * cp.dr;
-                r_i -= wr * cp.dr;
-                as_[j] += wr * cp.ds;
-                s_i -= wr * cp.ds;
-                av[j] += wr * cp.dv;
-                v_i -= wr * cp.dv;
-                af[j] += wr * cp.dfs_j;
-                f_i += wr * cp.dfs_i;
-                t_sum += wr * cp.t;
-                w_sum += wr;
-                phi0 += wr * cp.dphi0;
-            });
-            ar[row.i] += r_i;
-            as_[row.i] += s_i;
-            av[row.i] += v_i;
-            af[row.i] += f_i;
-            adj[4 * n + row.angle] += t_sum;
-            adj[4 * n + n_phi + row.angle] += w_sum;
-            adj[4 * n + 2 * n_phi] += phi0;
-        }
-        (chi2, adj)
-    };
-    let partials: Vec<(f64, Vec<f64>)> = if par.is_parallel() {
-        problem.rows.par_chunks(ROW_GROUP).map(group).collect()
-    } else {
-        problem.rows.chunks(ROW_GROUP).map(group).collect()
-    };
-    let mut chi2: f64 = problem.constant.iter().sum();
-    let mut adj = vec![0.0; 4 * n + 2 * n_phi + 1];
-    for (c, part) in partials {
-        chi2 += c;
-        for (a, b) in adj.iter_mut().zip(part) {
-            *a += b;
-        }
-    }
-    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
-    let (ar, as_, av, af) = (
-        &adj[..n],
-        &adj[n..2 * n],
-        &adj[2 * n..3 * n],
-        &adj[3 * n..4 * n],
-    );
-    let mut g = vec![0.0; p];
-    for (k, &idx) in problem.vary_idx.iter().enumerate() {
-        g[k] = match idx {
-            0..=2 => dot(ar, &d.dc_r[idx]),
-            3..=5 => dot(as_, &d.dc_s[idx - 3]),
-            6..=8 => dot(av, &d.dc_v[idx - 6]),
-            9..=12 => dot(af, &d.df_s[idx - 9]),
-            _ => adj[4 * n + 2 * n_phi],
-        };
-    }
-    for angle in 0..n_phi {
-        let bc = &problem.scaling.b_contrast[angle];
-        let bo = &problem.scaling.b_offset[angle];
-        for (s, b) in bc.iter().enumerate() {
-            g[nv + s] += adj[4 * n + angle] * b;
-        }
-        for (s, b) in bo.iter().enumerate() {
-            g[nv + bc.len() + s] += adj[4 * n + n_phi + angle] * b;
-        }
-    }
-    (chi2, g)
 }

@@ -485,7 +485,8 @@ fn simulation_based_calibration_of_a_reduced_model() {
 #[test]
 fn reverse_mode_gradient_equals_the_normal_equations() {
     use heterodyne_core::nlsq::Strategy;
-    use heterodyne_core::nlsq::normal::{chi2_and_gradient, normal_equations};
+    use heterodyne_core::nlsq::gradient::chi2_and_gradient;
+    use heterodyne_core::nlsq::normal::normal_equations;
     let data = synthetic::small(40, &[0.0, 45.0, 90.0], 3);
     let p = problem(&data, &(0..14).collect::<Vec<_>>());
     let (mut x, _, _) = p.start();

@@ -3,6 +3,7 @@
 mod cmc;
 mod cmc_shard;
 mod config;
+mod export_app;
 mod fit;
 mod hw;
 mod plot;
@@ -14,6 +15,7 @@ use clap::{Parser, Subcommand};
 
 pub use cmc_shard::CmcShardArgs;
 pub use config::ConfigArgs;
+pub use export_app::ExportAppArgs;
 pub use fit::{FitArgs, NOT_CONVERGED};
 pub use hw::HwArgs;
 pub use plot::PlotArgs;
@@ -46,6 +48,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run one CMC shard from a work directory (what cluster tasks run).
     CmcShard(CmcShardArgs),
+    /// Write the browser app built into this binary to a directory (static hosting, or
+    /// `serve --web-dir` while editing the page).
+    ExportApp(ExportAppArgs),
 }
 
 /// How a successful run ended.
@@ -71,5 +76,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Hw(args) => hw::run(args).map(|()| Outcome::Done),
         Command::Serve(args) => serve::run(args).map(|()| Outcome::Done),
         Command::CmcShard(args) => cmc_shard::run(args).map(|()| Outcome::Done),
+        Command::ExportApp(args) => export_app::run(args).map(|()| Outcome::Done),
     }
 }

@@ -48,9 +48,13 @@ pub struct ServeArgs {
     /// Allow this browser origin (CORS; repeat for more). Off by default.
     #[arg(long = "cors-origin", value_name = "ORIGIN")]
     pub cors_origins: Vec<String>,
-    /// The browser app to serve at / (built by scripts/build-web.sh into web/dist).
+    /// Serve the browser app from this directory instead of the one built into the binary
+    /// (for developing the page; `heterodyne export-app DIR` writes one to start from).
     #[arg(long, value_name = "DIR")]
     pub web_dir: Option<PathBuf>,
+    /// Open the app in a browser once the node listens (where there is a graphical session).
+    #[arg(long)]
+    pub open: bool,
     /// File holding a bearer token that the job routes require (share links never do);
     /// default: the HETERODYNE_NODE_TOKEN variable, else no token.
     #[arg(long, value_name = "FILE")]
@@ -114,7 +118,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(dir) = &args.web_dir {
         anyhow::ensure!(
             dir.join("index.html").is_file(),
-            "--web-dir {}: no index.html (build the app with scripts/build-web.sh)",
+            "--web-dir {}: no index.html (write one with `heterodyne export-app DIR`)",
             dir.display()
         );
     }
@@ -133,6 +137,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         cors_origins: args.cors_origins,
         auth_token,
         web_dir: args.web_dir,
+        open: args.open,
     })
 }
 

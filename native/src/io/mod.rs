@@ -3,6 +3,7 @@
 mod atomic;
 mod error;
 pub mod hdf5;
+pub mod inference_data;
 mod npy;
 mod outdir;
 pub mod plots;

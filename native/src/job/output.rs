@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::JobSpec;
 use crate::config::{CmcOptions, FitAngles};
-use crate::io::{self, Staging, plots, posterior, posterior_plots, results};
+use crate::io::{self, Staging, inference_data, plots, posterior, posterior_plots, results};
 use heterodyne_core::data::prepare::Prepared;
 
 /// One finished NLSQ fit of a group of angles.
@@ -160,6 +160,8 @@ pub fn write_arrays(
     for (a, p) in posteriors.iter().enumerate() {
         let name = format!("posterior{}.npz", tag_of(fits, posteriors, a));
         posterior::write_posterior_npz(&staging.path(&name), p)?;
+        let name = format!("posterior{}.nc", tag_of(fits, posteriors, a));
+        inference_data::write_inference_data(&staging.path(&name), p)?;
     }
     Ok(())
 }

@@ -93,6 +93,8 @@ pub fn run(spec: &JobSpec, sink: &dyn JobSink) -> anyhow::Result<JobOutcome> {
     let t_fitted = start.elapsed().as_secs_f64();
 
     let mut posteriors: Vec<CmcReport> = Vec::new();
+    let clock = CmcClock::new(sink, spec.cmc.num_warmup);
+    let mut gradient_seconds = f64::NAN;
     if spec.method != Method::Nlsq {
         let total_draws = problems.iter().map(|p| spec.cmc.total_draws(p)).sum();
         sink.stage(Stage::Cmc { total_draws });
@@ -113,9 +115,23 @@ pub fn run(spec: &JobSpec, sink: &dyn JobSink) -> anyhow::Result<JobOutcome> {
                     group: &group,
                     near,
                 },
-                sink,
+                &clock,
                 &|w| sink.remark(w),
             )?);
+        }
+        // One log-posterior gradient as the sampler pays it (sequential, at the optimum),
+        // so that the time split can say how much of the run was gradients.
+        if let (Some(problem), Some(fit)) = (problems.first(), fits.first()) {
+            let reps = 20;
+            let t = Instant::now();
+            for _ in 0..reps {
+                std::hint::black_box(heterodyne_core::nlsq::gradient::chi2_and_gradient(
+                    problem,
+                    &fit.report.x,
+                    heterodyne_core::exec::Par::Seq,
+                ));
+            }
+            gradient_seconds = t.elapsed().as_secs_f64() / f64::from(reps);
         }
     }
     let t_sampled = start.elapsed().as_secs_f64();
@@ -147,6 +163,16 @@ pub fn run(spec: &JobSpec, sink: &dyn JobSink) -> anyhow::Result<JobOutcome> {
         "cmc_seconds": t_sampled - t_fitted,
         "write_seconds": wall - t_sampled,
     });
+    if !posteriors.is_empty() {
+        let shards = posteriors.iter().flat_map(|p| &p.shards);
+        let (warm, kept) = shards.fold((0, 0), |(w, k), s| {
+            (w + s.gradients_warmup, k + s.gradients_sampling)
+        });
+        result["timings"]["cmc_warmup_seconds"] = serde_json::json!(clock.warmup_seconds());
+        result["timings"]["cmc_gradients_warmup"] = serde_json::json!(warm);
+        result["timings"]["cmc_gradients_sampling"] = serde_json::json!(kept);
+        result["timings"]["cmc_gradient_seconds"] = serde_json::json!(gradient_seconds);
+    }
     crate::io::results::write_json(&staging.path("result.json"), &result)?;
     staging
         .commit()
@@ -160,4 +186,45 @@ pub fn run(spec: &JobSpec, sink: &dyn JobSink) -> anyhow::Result<JobOutcome> {
         result,
         wall_seconds: wall,
     })
+}
+
+/// Forwards the sampler's events and notes when the last chain left warm-up (the edge
+/// keeps the clock: core has none).
+struct CmcClock<'a> {
+    inner: &'a dyn heterodyne_core::exec::Observer,
+    num_warmup: u64,
+    start: Instant,
+    warmup_done: std::sync::Mutex<Option<f64>>,
+}
+
+impl<'a> CmcClock<'a> {
+    fn new(inner: &'a dyn heterodyne_core::exec::Observer, num_warmup: u64) -> Self {
+        Self {
+            inner,
+            num_warmup,
+            start: Instant::now(),
+            warmup_done: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Seconds from the start of CMC until the last chain's warm-up ended (`None` where
+    /// no chain reported one, e.g. shards on a cluster).
+    fn warmup_seconds(&self) -> Option<f64> {
+        self.warmup_done.lock().ok().and_then(|t| *t)
+    }
+}
+
+impl heterodyne_core::exec::Observer for CmcClock<'_> {
+    fn on(&self, event: &heterodyne_core::exec::Event) -> heterodyne_core::exec::Flow {
+        match event {
+            heterodyne_core::exec::Event::Draw { draw, .. } if *draw == self.num_warmup => {
+                let now = self.start.elapsed().as_secs_f64();
+                if let Ok(mut t) = self.warmup_done.lock() {
+                    *t = Some(t.map_or(now, |t: f64| t.max(now)));
+                }
+            }
+            _ => {}
+        }
+        self.inner.on(event)
+    }
 }

@@ -5,8 +5,10 @@
 //! - [`worker`]: job slots (plain threads, each on its own share of the cores) that run
 //!   jobs through the same runner as the CLI (`crate::job`).
 //! - `routes/`: one file per resource; [`error`]: the one error type every route returns;
-//!   [`jail`]: the data root; [`share_page`]: the read-only page of a share link.
+//!   [`jail`]: the data root; [`app`]: the browser app (embedded, or `--web-dir`);
+//!   [`share_page`]: the plain read-only page of a share link when there is no app.
 
+pub mod app;
 pub mod error;
 pub mod jail;
 pub mod routes;
@@ -76,10 +78,28 @@ async fn run(options: NodeOptions) -> anyhow::Result<()> {
         concurrency = state.options.concurrency,
         "node started"
     );
+    let url = format!("http://{addr}/");
     {
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "listening on http://{addr}")?;
-        out.flush()?;
+        // The first line is for scripts (tests read the port from it); the rest for people.
+        // A closed stdout (a script that read the address and went away) must not stop the
+        // node, so write errors are ignored.
+        let o = &state.options;
+        let app_line = match app::WebApp::choose(o.web_dir.as_deref()) {
+            app::WebApp::Embedded => format!("  app: {url} (built in, {})", app::hash()),
+            app::WebApp::Dir(d) => format!("  app: {url} (from {})", d.display()),
+            app::WebApp::Missing => "  app: none (built with HETERODYNE_WEB=skip)".to_string(),
+        };
+        let data_root = match &state.data_root {
+            Some(root) => format!("  data root: {}", root.display()),
+            None => "  data root: none (uploads only; --data-root DIR)".to_string(),
+        };
+        say(&format!(
+            "listening on http://{addr}\n  state dir: {}\n{data_root}\n{app_line}",
+            o.state_dir.display()
+        ));
+    }
+    if state.options.open {
+        open_browser(&addr);
     }
     let app = routes::router(state);
     axum::serve(listener, app)
@@ -89,6 +109,38 @@ async fn run(options: NodeOptions) -> anyhow::Result<()> {
     // Running jobs are not waited for: a restart re-queues them.
     tracing::info!("node stopped");
     Ok(())
+}
+
+/// Prints `text` on stdout, ignoring a closed or full pipe.
+fn say(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}").and_then(|()| out.flush());
+}
+
+/// Opens the page in the desktop's browser; says why not where there is none.
+fn open_browser(addr: &std::net::SocketAddr) {
+    // An unspecified bind address (0.0.0.0) is reached on loopback from this machine.
+    let host = if addr.ip().is_unspecified() {
+        std::net::SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), addr.port())
+    } else {
+        *addr
+    };
+    let url = format!("http://{host}/");
+    let headless = cfg!(all(unix, not(target_os = "macos")))
+        && std::env::var_os("DISPLAY").is_none()
+        && std::env::var_os("WAYLAND_DISPLAY").is_none();
+    if headless {
+        say(&format!(
+            "  --open: no graphical session here; open {url} in a browser"
+        ));
+        return;
+    }
+    match opener::open_browser(&url) {
+        Ok(()) => say(&format!("  opened {url} in the browser")),
+        Err(e) => say(&format!(
+            "  --open: could not start a browser ({e}); open {url} yourself"
+        )),
+    }
 }
 
 async fn shutdown() {

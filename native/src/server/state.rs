@@ -42,8 +42,11 @@ pub struct NodeOptions {
     pub cors_origins: Vec<String>,
     /// Bearer token required by the job routes (share links never need it).
     pub auth_token: Option<String>,
-    /// The browser app (`scripts/build-web.sh` output) served at `/`.
+    /// A directory to serve the browser app from instead of the embedded one (for
+    /// developing the page; `heterodyne export-app` writes one).
     pub web_dir: Option<PathBuf>,
+    /// Open the page in a browser once listening.
+    pub open: bool,
 }
 
 /// Live status of a running job (the store holds the durable part).

@@ -42,10 +42,11 @@ impl Node {
             .spawn()
             .expect("start the node");
         let stdout = child.stdout.take().expect("stdout");
+        let mut reader = BufReader::new(stdout);
         let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read the address");
+        reader.read_line(&mut line).expect("read the address");
+        // Keep reading what the node prints after it (as a terminal would).
+        std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
         let url = line
             .trim()
             .strip_prefix("listening on ")

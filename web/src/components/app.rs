@@ -7,11 +7,9 @@ use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
-use super::cuts::Cuts;
 use super::heatmap::{Heatmap, limits};
 use super::params::ParamTable;
-use super::posterior::PosteriorViews;
-use super::results::{EstimatesTable, ScalingTable};
+use super::result_view::ResultView;
 use crate::config_text::Form;
 use crate::data::{self, Loaded, MAX_FRAMES_HERE};
 use crate::fit::client::{FitWorker, Message};
@@ -40,6 +38,30 @@ fn environment() -> (bool, u32) {
         .unwrap_or(false);
     let cores = web_sys::window().map_or(1, |w| w.navigator().hardware_concurrency() as u32);
     (isolated, cores)
+}
+
+/// The bundled example's data file name.
+const EXAMPLE_DATA: &str = "example_aps_u.h5";
+
+/// Bytes of an app asset.
+async fn asset_bytes(path: &str) -> Result<Vec<u8>, String> {
+    let url = crate::assets::url(path);
+    let r = gloo_net::http::Request::get(&url)
+        .send()
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
+    if !r.ok() {
+        return Err(format!("{url}: the server answered {}", r.status()));
+    }
+    r.binary().await.map_err(|e| format!("{url}: {e}"))
+}
+
+/// The bundled example: (data file name, its bytes, the config).
+async fn example() -> Result<(String, Vec<u8>, String), String> {
+    let bytes = asset_bytes(&format!("example/{EXAMPLE_DATA}")).await?;
+    let yaml = asset_bytes("example/fit.yaml").await?;
+    let yaml = String::from_utf8(yaml).map_err(|_| "example/fit.yaml is not UTF-8".to_string())?;
+    Ok((EXAMPLE_DATA.to_string(), bytes, yaml))
 }
 
 /// What the page is busy with.
@@ -147,6 +169,29 @@ pub fn App() -> impl IntoView {
         spawn_local(async move {
             match file_bytes(file).await {
                 Ok((name, bytes)) => open_data(name, bytes),
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    };
+    // The bundled example (the CLI's examples/: an APS-U file and its config), from the
+    // app's own asset directory.
+    let open_example = move |_| {
+        status.set("opening the example …".into());
+        spawn_local(async move {
+            match example().await {
+                Ok((name, bytes, yaml)) => {
+                    open_data(name, bytes);
+                    match Form::from_yaml(&yaml) {
+                        Ok((_, f)) => {
+                            form.set(f);
+                            status.set(format!(
+                                "{}: the bundled example (APS-U layout, 3 angles; config examples/fit.yaml) — press Fit here",
+                                EXAMPLE_DATA
+                            ));
+                        }
+                        Err(e) => error.set(Some(format!("example/fit.yaml: {e}"))),
+                    }
+                }
                 Err(e) => error.set(Some(e)),
             }
         });
@@ -365,7 +410,8 @@ pub fn App() -> impl IntoView {
         <main>
             <section class="input" on:dragover=|ev: web_sys::DragEvent| ev.prevent_default() on:drop=on_drop>
                 <h2>"Data"</h2>
-                <label>"Two-time file " <input type="file" id="data-file" accept=".npz,.npy,.h5,.hdf5,.hdf" on:change=on_data/></label>
+                <button id="open-example" on:click=open_example>"Open the example"</button>
+                <label>" Two-time file " <input type="file" id="data-file" accept=".npz,.npy,.h5,.hdf5,.hdf" on:change=on_data/></label>
                 <label>" Config (YAML) " <input type="file" id="config-file" accept=".yaml,.yml" on:change=on_config/></label>
                 <a id="export-config" download="config.yaml" href=export_href>"Export config"</a>
                 <p id="status" role="status">{move || status.get()}</p>
@@ -459,35 +505,7 @@ pub fn App() -> impl IntoView {
                 })}
             </section>
             <section class="results">
-                {move || outcome.get().map(|(o, d)| {
-                    let nn = d.n * d.n;
-                    view! {
-                        <h2>"Fit"</h2>
-                        <div class="tables">
-                            <EstimatesTable estimates=o.estimates.clone()/>
-                            <ScalingTable scaling=o.scaling.clone()/>
-                        </div>
-                        {d.phi.iter().enumerate().map(|(a, phi)| {
-                            let data_m = d.c2[a * nn..(a + 1) * nn].to_vec();
-                            let fit_m = o.c2_fit[a * nn..(a + 1) * nn].to_vec();
-                            let resid: Vec<f64> = data_m.iter().zip(&fit_m).map(|(x, y)| x - y).collect();
-                            let (lo, hi) = limits(&data_m, d.n);
-                            let (rlo, rhi) = limits(&resid, d.n);
-                            let r = rlo.abs().max(rhi.abs());
-                            view! {
-                                <div class="triple">
-                                    <Heatmap title=format!("data, φ = {phi}°") matrix=data_m.clone() n=d.n lo=lo hi=hi id=format!("fit-data-{a}")/>
-                                    <Heatmap title=format!("fit, φ = {phi}°") matrix=fit_m.clone() n=d.n lo=lo hi=hi id=format!("fit-model-{a}")/>
-                                    <Heatmap title=format!("residual, φ = {phi}°") matrix=resid n=d.n lo=-r hi=r id=format!("fit-resid-{a}")/>
-                                </div>
-                                <div class="triple cuts" id=format!("cuts-{a}")>
-                                    <Cuts title=format!("φ = {phi}°") data=data_m fit=fit_m n=d.n/>
-                                </div>
-                            }
-                        }).collect_view()}
-                        {o.posterior.clone().map(|p| view! { <PosteriorViews posterior=p/> })}
-                    }
-                })}
+                {move || outcome.get().map(|(o, d)| view! { <ResultView outcome=o data=d/> })}
             </section>
         </main>
     }

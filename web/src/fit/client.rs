@@ -79,7 +79,7 @@ impl FitWorker {
     pub fn spawn(on: impl Fn(Message) + Clone + 'static) -> Result<Self, String> {
         let options = WorkerOptions::new();
         options.set_type(WorkerType::Module);
-        let worker = Worker::new_with_options("./fit-worker.js", &options)
+        let worker = Worker::new_with_options(&crate::assets::url("fit-worker.js"), &options)
             .map_err(|e| format!("the browser cannot start the fit worker: {e:?}"))?;
         let on_msg = on.clone();
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {

@@ -5,6 +5,7 @@ pub mod jobs;
 pub mod meta;
 pub mod shares;
 pub mod submit;
+pub mod web;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -39,8 +40,8 @@ pub struct ErrorBody {
     paths(
         submit::submit, jobs::list, jobs::get, jobs::cancel, jobs::events, jobs::result,
         jobs::fit_npz, jobs::posterior_npz, jobs::plot, shares::create, shares::revoke,
-        shares::json, shares::page, shares::plot, shares::fit_npz, meta::health, meta::hw,
-        meta::openapi,
+        shares::json, shares::page, shares::plot, shares::fit_npz, shares::posterior_npz,
+        meta::health, meta::hw, meta::openapi, web::page, web::asset,
     ),
     components(schemas(
         ErrorBody, submit::SubmitJson, submit::SubmitForm, submit::Accepted,
@@ -125,11 +126,18 @@ pub fn router(state: AppState) -> Router {
         .route("/api/shared/{token}", get(shares::json))
         .route("/api/shared/{token}/plots/{name}", get(shares::plot))
         .route("/api/shared/{token}/fit.npz", get(shares::fit_npz))
+        .route(
+            "/api/shared/{token}/posterior.npz",
+            get(shares::posterior_npz),
+        )
+        .route("/", get(web::page))
+        .route("/app/{*path}", get(web::asset))
         .route("/api/health", get(meta::health))
         .route("/api/hw", get(meta::hw))
         .route("/api/openapi.json", get(meta::openapi))
         .layer(timeout);
     let mut app = Router::new().merge(guarded).merge(open);
+    // `--web-dir` (developing the page): every other path is a file of that directory.
     app = match &state.options.web_dir {
         Some(dir) => app.fallback_service(ServeDir::new(dir)),
         None => app.fallback(|| async { ApiError::NotFound("no such route".into()) }),

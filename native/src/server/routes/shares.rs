@@ -5,13 +5,15 @@
 
 use axum::Json;
 use axum::extract::{Path, Request, State};
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
-use axum::response::{Html, Response};
+use axum::response::{Html, IntoResponse, Response};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::jobs::{job_view, plain_name, result_file};
+use crate::server::app::{self, WebApp};
 use crate::server::error::ApiError;
 use crate::server::share_page;
 use crate::server::state::AppState;
@@ -119,7 +121,8 @@ pub async fn json(
     Ok(Json(shared(&state, &token).await?))
 }
 
-/// The read-only page of a shared result.
+/// The read-only page of a shared result: the browser app, which opens the result itself
+/// (heatmaps, tables, posterior views); a plain HTML page when the binary has no app.
 #[utoipa::path(get, path = "/s/{token}", tag = "shares",
     params(("token" = String, Path, description = "Share token")),
     responses((status = 200, description = "HTML page", content_type = "text/html"),
@@ -127,8 +130,14 @@ pub async fn json(
 pub async fn page(
     State(state): State<AppState>,
     Path(token): Path<String>,
-) -> Result<Html<String>, ApiError> {
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    // Checked first: a bad token gets the one 404, never the page.
     let s = shared(&state, &token).await?;
+    let web = WebApp::choose(state.options.web_dir.as_deref());
+    if web != WebApp::Missing {
+        return Ok(app::index(&web, &headers));
+    }
     let plots: Vec<String> = s
         .job
         .files
@@ -141,7 +150,8 @@ pub async fn page(
         &s.job.id,
         &s.result,
         &plots,
-    )))
+    ))
+    .into_response())
 }
 
 /// A plot of a shared result.
@@ -173,4 +183,18 @@ pub async fn fit_npz(
 ) -> Result<Response, ApiError> {
     let id = job_of(&state, &token).await?;
     result_file(&state, &id, "fit.npz", request).await
+}
+
+/// `posterior.npz` of a shared CMC result.
+#[utoipa::path(get, path = "/api/shared/{token}/posterior.npz", tag = "shares",
+    params(("token" = String, Path, description = "Share token")),
+    responses((status = 200, description = "posterior.npz", content_type = "application/octet-stream"),
+        (status = 404, body = super::ErrorBody)))]
+pub async fn posterior_npz(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let id = job_of(&state, &token).await?;
+    result_file(&state, &id, "posterior.npz", request).await
 }
