@@ -3,7 +3,8 @@
 //! `heterodyne fit --method both`. A
 //! calibrated 90 % interval misses in at most 3 of 6 replicates with probability > 0.99,
 //! so the per-quantity floor of 3/6 only fails for intervals far too narrow; the pooled
-//! coverage (90 rows) must lie in 0.75–1.0, and no replicate may diverge.
+//! coverage (90 rows) must lie in 0.75–1.0, and divergent draws stay under 1 % (the
+//! 100-replicate benchmark saw 388 in 800 000 draws, in a few replicates).
 
 #[path = "../../native/benches/common/calibration.rs"]
 #[allow(dead_code)]
@@ -18,7 +19,10 @@ fn posterior_intervals_cover_the_truth() {
     let (rows, divergences) =
         common::calibrate(bin, dir.path(), 6, Some(500), 2).expect("calibration runs");
     print!("{}", common::table(&rows));
-    assert_eq!(divergences, 0, "divergent draws over the replicates");
+    assert!(
+        divergences <= 6 * 4 * 500 / 100,
+        "{divergences} divergent draws over the replicates"
+    );
     for r in &rows {
         assert!(
             r.covered >= 3,
