@@ -5,7 +5,7 @@
 //! per-time quantities C_r, C_s, C_v and f_s; the parameter gradient then follows in O(N)
 //! per parameter. Two ways to form those adjoints, equal to rounding:
 //!
-//! - **Separable** (one segment, see [`crate::model::separable`] — typical data): a cell's
+//! - **Separable** (one segment, see `model/separable.rs` — typical data): a cell's
 //!   partials are sums of products `row(t_i)·col(t_j)` of per-time vectors (the reference,
 //!   sample and cross terms, the cross term's phase split as
 //!   `cos(a_j − a_i) = cos a_j cos a_i + sin a_j sin a_i`). So every adjoint is a
