@@ -148,12 +148,6 @@ impl Prior {
         self.moments(lo, hi).map_or(0.0, |(_, v)| v)
     }
 
-    /// Mean of the prior truncated to `[lo, hi]` (by quadrature); `None` where it has no
-    /// mass there.
-    pub fn mean(&self, lo: f64, hi: f64) -> Option<f64> {
-        self.moments(lo, hi).map(|(m, _)| m)
-    }
-
     /// (mean, variance) of the truncated prior.
     fn moments(&self, lo: f64, hi: f64) -> Option<(f64, f64)> {
         // Integrate where the mass is: for a normal far wider than the box, the box.
@@ -201,14 +195,10 @@ mod tests {
             mean: 0.0,
             std: 5.0,
         };
-        // Symmetric truncation keeps the mean; 2σ truncation shrinks the variance to
-        // 1 − 2·2φ(2)/(2Φ(2) − 1) ≈ 0.7737 of σ².
-        assert!(p.mean(-10.0, 10.0).is_some_and(|m| m.abs() < 1e-9));
+        // 2σ truncation shrinks the variance to 1 − 2·2φ(2)/(2Φ(2) − 1) ≈ 0.7737 of σ².
         let v = p.variance(-10.0, 10.0) / 25.0;
         assert!((v - 0.7737).abs() < 1e-3, "{v}");
-        let m = Prior::Uniform.mean(2.0, 4.0).unwrap_or(f64::NAN);
-        assert!((m - 3.0).abs() < 1e-9);
-        assert_eq!(Prior::Uniform.mean(1.0, 1.0), None);
+        assert_eq!(Prior::Uniform.variance(1.0, 1.0), 0.0);
     }
 
     #[test]
