@@ -122,14 +122,17 @@ pub fn run(spec: &JobSpec, sink: &dyn JobSink) -> anyhow::Result<JobOutcome> {
         // One log-posterior gradient as the sampler pays it (sequential, at the optimum),
         // so that the time split can say how much of the run was gradients.
         if let (Some(problem), Some(fit)) = (problems.first(), fits.first()) {
-            let reps = 20;
+            // Up to 20 evaluations or 50 ms, whichever comes first: a statistic for the
+            // time split must not cost a large job a second.
             let t = Instant::now();
-            for _ in 0..reps {
+            let mut reps = 0u32;
+            while reps < 20 && (reps == 0 || t.elapsed().as_secs_f64() < 0.05) {
                 std::hint::black_box(heterodyne_core::nlsq::gradient::chi2_and_gradient(
                     problem,
                     &fit.report.x,
                     heterodyne_core::exec::Par::Seq,
                 ));
+                reps += 1;
             }
             gradient_seconds = t.elapsed().as_secs_f64() / f64::from(reps);
         }
