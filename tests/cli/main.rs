@@ -8,5 +8,6 @@ mod fit;
 mod fit_errors;
 mod hw;
 mod node;
+mod scale;
 mod simulate;
 mod slurm;

@@ -37,6 +37,12 @@ impl Hdf5Tree for PureTree {
         let values = ds.read_f64().map_err(|e| e.to_string())?;
         Ok((shape.into_iter().map(|d| d as usize).collect(), values))
     }
+
+    fn shape(&self, path: &str) -> Result<Vec<usize>, String> {
+        let ds = self.0.dataset(path).map_err(|e| e.to_string())?;
+        let shape = ds.shape().map_err(|e| e.to_string())?;
+        Ok(shape.into_iter().map(|d| d as usize).collect())
+    }
 }
 
 /// Largest matrix side fitted in the browser; larger files go to a node.

@@ -168,9 +168,10 @@ fn parse_strategy(n: &Node<'_>) -> Result<Strategy, ConfigError> {
         "dense" => Strategy::Dense,
         "chunked" => Strategy::Chunked,
         "streaming" => Strategy::Streaming,
+        "separable" => Strategy::Separable,
         other => {
             return Err(n.error(format!(
-                "unknown strategy {other:?} (auto, dense, chunked, streaming)"
+                "unknown strategy {other:?} (auto, dense, chunked, streaming, separable)"
             )));
         }
     })

@@ -3,6 +3,8 @@
 //! libhdf5 binding and the browser app's pure-Rust reader both implement [`Hdf5Tree`],
 //! so both read a file the same way. Errors name the dataset; the caller adds the file.
 
+use std::ops::Range;
+
 use super::prepare::DataError;
 use super::stack::{RawStack, rebuild_half_matrix};
 
@@ -15,6 +17,124 @@ pub trait Hdf5Tree {
     fn members(&self, group: &str) -> Result<Vec<String>, String>;
     /// Dataset `path` as float64 (any numeric type, converted), flattened, with its shape.
     fn read_f64(&self, path: &str) -> Result<(Vec<usize>, Vec<f64>), String>;
+    /// Shape of dataset `path`, without reading it.
+    fn shape(&self, path: &str) -> Result<Vec<usize>, String>;
+    /// Rows `rows` × columns `cols` of the 2-D dataset `path`, or of its matrix `index`
+    /// along the first axis when it is 3-D, as float64 row-major. The default reads the
+    /// whole dataset; a reader with hyperslab selection reads only the block.
+    fn read_f64_block(
+        &self,
+        path: &str,
+        index: Option<usize>,
+        rows: Range<usize>,
+        cols: Range<usize>,
+    ) -> Result<Vec<f64>, String> {
+        let (shape, v) = self.read_f64(path)?;
+        let (n_rows, n_cols) = match (index, shape.as_slice()) {
+            (None, [r, c]) | (Some(_), [_, r, c]) => (*r, *c),
+            _ => return Err(format!("unexpected shape {shape:?}")),
+        };
+        if rows.end > n_rows || cols.end > n_cols {
+            return Err(format!("block {rows:?} × {cols:?} outside shape {shape:?}"));
+        }
+        let base = index.unwrap_or(0) * n_rows * n_cols;
+        let mut out = Vec::with_capacity(rows.len() * cols.len());
+        for i in rows {
+            out.extend_from_slice(&v[base + i * n_cols + cols.start..base + i * n_cols + cols.end]);
+        }
+        Ok(out)
+    }
+}
+
+/// Where one matrix lives in a file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MatrixSource {
+    /// Dataset path.
+    pub dataset: String,
+    /// Position along the first axis of a 3-D dataset.
+    pub index: Option<usize>,
+}
+
+/// A file's matrices before any is read: the layout, their size, and the q, φ and
+/// location of each — enough to choose what to read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StackIndex {
+    /// Which layout was detected.
+    pub layout: &'static str,
+    /// Matrix size (frames).
+    pub n: usize,
+    /// q of each matrix, 1/Å, when the file says.
+    pub q: Vec<Option<f64>>,
+    /// φ of each matrix, degrees, when the file says.
+    pub phi: Vec<Option<f64>>,
+    /// Frame times as stored, if any.
+    pub t: Option<Vec<f64>>,
+    /// Frame spacing from the file's metadata, s, if any.
+    pub frame_time: Option<f64>,
+    /// Where each matrix is.
+    pub sources: Vec<MatrixSource>,
+    /// Whether matrices are stored as one triangle (rebuilt as `M + Mᵀ − diag M`).
+    pub half: bool,
+}
+
+/// Rows read per block by [`read_window`]: the block buffer stays a few MB at any N.
+const ROWS_PER_BLOCK: usize = 256;
+
+/// Reads the window `start..start + m` (0-based frames, rows and columns) of matrices
+/// `which`, block by block, into `[which][m][m]`; half matrices are rebuilt on the
+/// window. Returns the values and notes for the user.
+pub fn read_window(
+    tree: &impl Hdf5Tree,
+    index: &StackIndex,
+    which: &[usize],
+    start: usize,
+    m: usize,
+) -> Result<(Vec<f64>, Vec<String>), DataError> {
+    if start + m > index.n {
+        return Err(DataError {
+            dataset: None,
+            reason: format!(
+                "frames {}..={} are beyond the {} frames in the data",
+                start + 1,
+                start + m,
+                index.n
+            ),
+        });
+    }
+    let mut c2 = Vec::with_capacity(which.len() * m * m);
+    let mut full_count = 0;
+    for &k in which {
+        let src = index.sources.get(k).ok_or_else(|| DataError {
+            dataset: None,
+            reason: format!("matrix {k} does not exist"),
+        })?;
+        let first = c2.len();
+        let mut r = start;
+        while r < start + m {
+            let end = (r + ROWS_PER_BLOCK).min(start + m);
+            let block = tree
+                .read_f64_block(&src.dataset, src.index, r..end, start..start + m)
+                .map_err(|e| at(&src.dataset, e))?;
+            if block.len() != (end - r) * m {
+                return Err(at(
+                    &src.dataset,
+                    format!("read {} values for a {}×{m} block", block.len(), end - r),
+                ));
+            }
+            c2.extend(block);
+            r = end;
+        }
+        if index.half && rebuild_half_matrix(&mut c2[first..], m) {
+            full_count += 1;
+        }
+    }
+    let mut notes = Vec::new();
+    if full_count > 0 {
+        notes.push(format!(
+            "{full_count} matrix(es) already hold both triangles; used as stored (not doubled)"
+        ));
+    }
+    Ok((c2, notes))
 }
 
 fn at(dataset: &str, reason: impl std::fmt::Display) -> DataError {
@@ -46,20 +166,17 @@ fn square(name: &str, shape: &[usize]) -> Result<usize, DataError> {
     }
 }
 
-/// Reads the matrices of a group in the given key order, rebuilding half matrices.
-fn read_matrices(
+/// The matrices of a group in the given key order: their common size and sources.
+fn scan_matrices(
     tree: &impl Hdf5Tree,
     group_name: &str,
     keys: &[String],
-    half: bool,
-    notes: &mut Vec<String>,
-) -> Result<(usize, Vec<f64>), DataError> {
+) -> Result<(usize, Vec<MatrixSource>), DataError> {
     let mut n = 0;
-    let mut c2 = Vec::new();
-    let mut full_count = 0;
+    let mut sources = Vec::with_capacity(keys.len());
     for key in keys {
         let name = format!("{group_name}/{key}");
-        let (shape, mut m) = read(tree, &name)?;
+        let shape = tree.shape(&name).map_err(|e| at(&name, e))?;
         let size = square(&name, &shape)?;
         if n == 0 {
             n = size;
@@ -69,17 +186,12 @@ fn read_matrices(
                 format!("size {size} differs from the first matrix ({n})"),
             ));
         }
-        if half && rebuild_half_matrix(&mut m, size) {
-            full_count += 1;
-        }
-        c2.extend(m);
+        sources.push(MatrixSource {
+            dataset: name,
+            index: None,
+        });
     }
-    if full_count > 0 {
-        notes.push(format!(
-            "{full_count} matrix(es) in {group_name} already hold both triangles; used as stored (not doubled)"
-        ));
-    }
-    Ok((n, c2))
+    Ok((n, sources))
 }
 
 fn sorted_keys(tree: &impl Hdf5Tree, name: &str) -> Result<Vec<String>, DataError> {
@@ -88,19 +200,36 @@ fn sorted_keys(tree: &impl Hdf5Tree, name: &str) -> Result<Vec<String>, DataErro
     Ok(keys)
 }
 
-/// Reads any supported layout.
+/// Reads any supported layout, every matrix whole.
 pub fn read_stack(tree: &impl Hdf5Tree) -> Result<RawStack, DataError> {
+    let index = scan_stack(tree)?;
+    let all: Vec<usize> = (0..index.sources.len()).collect();
+    let (c2, notes) = read_window(tree, &index, &all, 0, index.n)?;
+    Ok(RawStack {
+        c2,
+        n: index.n,
+        q: index.q,
+        phi: index.phi,
+        t: index.t,
+        frame_time: index.frame_time,
+        layout: index.layout,
+        notes,
+    })
+}
+
+/// Detects the layout and lists the matrices without reading them.
+pub fn scan_stack(tree: &impl Hdf5Tree) -> Result<StackIndex, DataError> {
     if tree.exists("xpcs/twotime/correlation_map") {
-        return read_aps_u(tree);
+        return scan_aps_u(tree);
     }
     if tree.exists("xpcs/dqlist") && tree.exists("exchange/C2T_all") {
-        return read_aps_old(tree);
+        return scan_aps_old(tree);
     }
     if tree.exists("exchange") {
-        return read_exchange(tree);
+        return scan_exchange(tree);
     }
     if tree.exists("c2") {
-        return read_flat(tree);
+        return scan_flat(tree);
     }
     let mut found = tree.members("").unwrap_or_default();
     if tree.exists("xpcs") {
@@ -137,7 +266,7 @@ fn frame_time(tree: &impl Hdf5Tree) -> Option<f64> {
     Some(ft * cfg("stride_frame") * cfg("avg_frame"))
 }
 
-fn read_aps_u(tree: &impl Hdf5Tree) -> Result<RawStack, DataError> {
+fn scan_aps_u(tree: &impl Hdf5Tree) -> Result<StackIndex, DataError> {
     const MAPS: &str = "xpcs/twotime/correlation_map";
     const BINS: &str = "xpcs/twotime/processed_bins";
     let keys = sorted_keys(tree, MAPS)?;
@@ -156,8 +285,7 @@ fn read_aps_u(tree: &impl Hdf5Tree) -> Result<RawStack, DataError> {
     let phi_list = try_f64(tree, "xpcs/qmap/dynamic_v_list_dim1")?;
     let mapping = try_f64(tree, "xpcs/qmap/dynamic_index_mapping")?;
     let n_phi = phi_list.as_ref().map_or(1, Vec::len).max(1);
-    let mut notes = Vec::new();
-    let (n, c2) = read_matrices(tree, MAPS, &keys, true, &mut notes)?;
+    let (n, sources) = scan_matrices(tree, MAPS, &keys)?;
     let mut q = Vec::new();
     let mut phi = Vec::new();
     for &bin in &bins {
@@ -186,45 +314,45 @@ fn read_aps_u(tree: &impl Hdf5Tree) -> Result<RawStack, DataError> {
             None => try_f64(tree, "exchange/t")?,
         },
     };
-    Ok(RawStack {
-        c2,
+    Ok(StackIndex {
+        layout: "aps-u",
         n,
         q,
         phi,
         t,
         frame_time: frame_time(tree),
-        layout: "aps-u",
-        notes,
+        sources,
+        half: true,
     })
 }
 
-fn read_aps_old(tree: &impl Hdf5Tree) -> Result<RawStack, DataError> {
+fn scan_aps_old(tree: &impl Hdf5Tree) -> Result<StackIndex, DataError> {
     const GROUP: &str = "exchange/C2T_all";
     let keys = sorted_keys(tree, GROUP)?;
     if keys.is_empty() {
         return Err(at(GROUP, "group is empty"));
     }
-    let mut notes = Vec::new();
-    let (n, c2) = read_matrices(tree, GROUP, &keys, true, &mut notes)?;
+    let (n, sources) = scan_matrices(tree, GROUP, &keys)?;
     let q_list = try_f64(tree, "xpcs/dqlist")?.unwrap_or_default();
     let phi_list = try_f64(tree, "xpcs/dphilist")?.unwrap_or_default();
     let t = ["exchange/t", "exchange/tau", "xpcs/t"]
         .iter()
         .find_map(|name| try_f64(tree, name).transpose())
         .transpose()?;
-    Ok(RawStack {
-        c2,
+    Ok(StackIndex {
+        layout: "aps-old",
         n,
         q: (0..keys.len()).map(|k| q_list.get(k).copied()).collect(),
         phi: (0..keys.len()).map(|k| phi_list.get(k).copied()).collect(),
         t,
         frame_time: None,
-        layout: "aps-old",
-        notes,
+        sources,
+        half: true,
     })
 }
 
-/// A stack stored as one 2-D or 3-D dataset with optional q/φ/t arrays.
+/// A stack stored as one 2-D or 3-D dataset with optional q/φ/t arrays (one value per
+/// matrix, or one for all).
 fn stack_from(
     tree: &impl Hdf5Tree,
     name: &str,
@@ -232,12 +360,45 @@ fn stack_from(
     phi: Option<Vec<f64>>,
     t: Option<Vec<f64>>,
     layout: &'static str,
-) -> Result<RawStack, DataError> {
-    let (shape, c2) = read(tree, name)?;
-    RawStack::from_array(&shape, c2, q, phi, t, layout).map_err(|e| at(name, e))
+) -> Result<StackIndex, DataError> {
+    let shape = tree.shape(name).map_err(|e| at(name, e))?;
+    let (k, n, three_d) = match *shape.as_slice() {
+        [a, b] if a == b && a > 0 => (1, a, false),
+        [k, a, b] if a == b && a > 0 => (k, a, true),
+        _ => {
+            return Err(at(
+                name,
+                format!(
+                    "expected a square two-time array, (N, N) or (n, N, N); found shape {shape:?}"
+                ),
+            ));
+        }
+    };
+    let per = |v: Option<Vec<f64>>| -> Vec<Option<f64>> {
+        match v {
+            Some(v) if v.len() == k => v.into_iter().map(Some).collect(),
+            Some(v) if !v.is_empty() => vec![Some(v[0]); k],
+            _ => vec![None; k],
+        }
+    };
+    Ok(StackIndex {
+        layout,
+        n,
+        q: per(q),
+        phi: per(phi),
+        t,
+        frame_time: None,
+        sources: (0..k)
+            .map(|i| MatrixSource {
+                dataset: name.to_string(),
+                index: three_d.then_some(i),
+            })
+            .collect(),
+        half: false,
+    })
 }
 
-fn read_exchange(tree: &impl Hdf5Tree) -> Result<RawStack, DataError> {
+fn scan_exchange(tree: &impl Hdf5Tree) -> Result<StackIndex, DataError> {
     let first = |names: &[&str]| {
         names
             .iter()
@@ -269,7 +430,7 @@ fn read_exchange(tree: &impl Hdf5Tree) -> Result<RawStack, DataError> {
     )
 }
 
-fn read_flat(tree: &impl Hdf5Tree) -> Result<RawStack, DataError> {
+fn scan_flat(tree: &impl Hdf5Tree) -> Result<StackIndex, DataError> {
     stack_from(
         tree,
         "c2",

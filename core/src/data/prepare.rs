@@ -5,7 +5,7 @@ use thiserror::Error;
 
 use super::angles::normalize_angle;
 use super::diagonal::correct_diagonal_stack;
-use super::select::{AngleRequest, select_angles, select_q, trim_frames};
+use super::select::{AngleRequest, select_angles, select_q, window_check};
 use super::stack::RawStack;
 use crate::config::{AnalyzerParameters, FitSettings};
 
@@ -41,26 +41,44 @@ pub struct Prepared {
     pub notes: Vec<String>,
 }
 
-/// Applies the config (and `cli_phi`, which wins) to `raw`.
-pub fn prepare(
-    raw: &RawStack,
+/// What a fit takes from a file: which matrices, their angles, and the frame window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Selection {
+    /// Matrices (indices into the file's list), in fit order.
+    pub indices: Vec<usize>,
+    /// Angle of each selected matrix, degrees.
+    pub phi: Vec<f64>,
+    /// First frame of the window, 0-based.
+    pub start: usize,
+    /// Frames in the window.
+    pub n: usize,
+    /// Remarks for the user.
+    pub notes: Vec<String>,
+}
+
+/// Chooses matrices and window from a file's metadata: `n_file` frames, q and φ per
+/// matrix. `cli_phi` wins over the config's angles.
+pub fn select(
+    n_file: usize,
+    q: &[Option<f64>],
+    phi: &[Option<f64>],
     analyzer: &AnalyzerParameters,
     fit: &FitSettings,
     cli_phi: Option<&[f64]>,
-) -> Result<Prepared, DataError> {
+) -> Result<Selection, DataError> {
     let err = |e: crate::Error| DataError::whole(e);
-    let mut notes = raw.notes.clone();
-    let (trimmed, n) =
-        trim_frames(&raw.c2, raw.n, analyzer.start_frame, analyzer.end_frame).map_err(err)?;
-    let q = analyzer.wavevector_q;
-    let tolerance = fit.q_tolerance.unwrap_or(0.1 * q);
-    let candidates = select_q(&raw.q, q, tolerance).map_err(err)?;
+    let (start, end) = (analyzer.start_frame, analyzer.end_frame);
+    window_check(n_file, start, end).map_err(err)?;
+    let mut notes = Vec::new();
+    let target = analyzer.wavevector_q;
+    let tolerance = fit.q_tolerance.unwrap_or(0.1 * target);
+    let candidates = select_q(q, target, tolerance).map_err(err)?;
     // Matrices without an angle: a single one is taken as φ = 0, several are numbered.
-    let phi: Vec<f64> = match raw.phi.iter().all(Option::is_some) {
-        true => raw.phi.iter().map(|p| p.unwrap_or(0.0)).collect(),
+    let phi: Vec<f64> = match phi.iter().all(Option::is_some) {
+        true => phi.iter().map(|p| p.unwrap_or(0.0)).collect(),
         false if candidates.len() == 1 => {
             notes.push("the file gives no angle: taking φ = 0°".into());
-            vec![0.0; raw.len()]
+            vec![0.0; q.len()]
         }
         false => {
             return Err(DataError::whole(format!(
@@ -80,28 +98,68 @@ pub fn prepare(
     };
     let choice = select_angles(&candidates, &phi, &request).map_err(err)?;
     notes.extend(choice.notes);
+    Ok(Selection {
+        phi: choice.indices.iter().map(|&k| phi[k]).collect(),
+        indices: choice.indices,
+        start: start - 1,
+        n: end - start + 1,
+        notes,
+    })
+}
+
+/// The prepared data from the selected window `c2` (`[selected][n][n]`, as read): the
+/// finite check (naming the matrix and frame) and the diagonal correction.
+pub fn finish(selection: Selection, mut c2: Vec<f64>) -> Result<Prepared, DataError> {
+    let n = selection.n;
     let nn = n * n;
-    let mut c2 = Vec::with_capacity(choice.indices.len() * nn);
-    for &k in &choice.indices {
-        let m = &trimmed[k * nn..(k + 1) * nn];
+    if c2.len() != selection.indices.len() * nn {
+        return Err(DataError::whole(format!(
+            "read {} values for {} matrices of {n}×{n}",
+            c2.len(),
+            selection.indices.len()
+        )));
+    }
+    for (pos_k, &k) in selection.indices.iter().enumerate() {
+        let m = &c2[pos_k * nn..(pos_k + 1) * nn];
         if let Some(pos) = m.iter().position(|v| !v.is_finite()) {
             return Err(DataError {
-                dataset: Some(format!("matrix {k} (φ = {}°)", phi[k])),
+                dataset: Some(format!("matrix {k} (φ = {}°)", selection.phi[pos_k])),
                 reason: format!(
                     "non-finite value {} at frame ({}, {}) of the window; fix or mask the data",
                     m[pos],
-                    pos / n + analyzer.start_frame,
-                    pos % n + analyzer.start_frame
+                    pos / n + selection.start + 1,
+                    pos % n + selection.start + 1
                 ),
             });
         }
-        c2.extend_from_slice(m);
     }
     correct_diagonal_stack(&mut c2, n);
     Ok(Prepared {
         c2,
         n,
-        phi: choice.indices.iter().map(|&k| phi[k]).collect(),
-        notes,
+        phi: selection.phi,
+        notes: selection.notes,
     })
+}
+
+/// Applies the config (and `cli_phi`, which wins) to `raw`.
+pub fn prepare(
+    raw: &RawStack,
+    analyzer: &AnalyzerParameters,
+    fit: &FitSettings,
+    cli_phi: Option<&[f64]>,
+) -> Result<Prepared, DataError> {
+    let mut selection = select(raw.n, &raw.q, &raw.phi, analyzer, fit, cli_phi)?;
+    let mut notes = raw.notes.clone();
+    notes.append(&mut selection.notes);
+    selection.notes = notes;
+    let (s0, m, n) = (selection.start, selection.n, raw.n);
+    let mut c2 = Vec::with_capacity(selection.indices.len() * m * m);
+    for &k in &selection.indices {
+        let mat = raw.matrix(k);
+        for i in s0..s0 + m {
+            c2.extend_from_slice(&mat[i * n + s0..i * n + s0 + m]);
+        }
+    }
+    finish(selection, c2)
 }

@@ -2,24 +2,40 @@
 //! start the per-angle scaling of a fit.
 
 /// NumPy's default `percentile` (linear interpolation) of `values` at `p` ∈ [0, 100];
-/// `values` is sorted in place. `None` when empty.
+/// `values` is reordered (a selection, not a full sort: O(n)). `None` when empty.
 pub fn percentile(values: &mut [f64], p: f64) -> Option<f64> {
     if values.is_empty() {
         return None;
     }
-    values.sort_by(f64::total_cmp);
     let pos = p / 100.0 * (values.len() - 1) as f64;
     let lo = pos.floor() as usize;
     let hi = pos.ceil() as usize;
     let frac = pos - lo as f64;
-    Some(values[lo] + (values[hi] - values[lo]) * frac)
+    let (_, &mut at_lo, above) = values.select_nth_unstable_by(lo, f64::total_cmp);
+    // The next order statistic is the smallest value above the lo-th.
+    let at_hi = if hi == lo {
+        at_lo
+    } else {
+        above
+            .iter()
+            .copied()
+            .min_by(f64::total_cmp)
+            .unwrap_or(at_lo)
+    };
+    Some(at_lo + (at_hi - at_lo) * frac)
 }
 
+/// Cells beyond which [`off_diagonal_range`] takes every k-th cell: a colour scale
+/// does not need all 16 M cells of an N = 4000 matrix, and a copy of them is 128 MB.
+const RANGE_SAMPLE: usize = 1 << 22;
+
 /// Colour limits for showing an `n×n` matrix: the `tail` and `1 − tail` quantiles of its
-/// finite off-diagonal cells, robust against the diagonal of real data. `None` without
-/// off-diagonal values.
+/// finite off-diagonal cells, robust against the diagonal of real data (every cell up
+/// to 2²² cells, a regular subsample beyond). `None` without off-diagonal values.
 pub fn off_diagonal_range(m: &[f64], n: usize, tail: f64) -> Option<(f64, f64)> {
+    let stride = (n * n / RANGE_SAMPLE).max(1);
     let mut off: Vec<f64> = (0..n * n)
+        .step_by(stride)
         .filter(|e| e / n != e % n)
         .map(|e| m[e])
         .filter(|v| v.is_finite())
@@ -27,8 +43,10 @@ pub fn off_diagonal_range(m: &[f64], n: usize, tail: f64) -> Option<(f64, f64)> 
     if off.is_empty() {
         return None;
     }
-    off.sort_by(f64::total_cmp);
-    let at = |p: f64| off[((off.len() - 1) as f64 * p) as usize];
+    let mut at = |p: f64| {
+        let k = ((off.len() - 1) as f64 * p) as usize;
+        *off.select_nth_unstable_by(k, f64::total_cmp).1
+    };
     Some((at(tail), at(1.0 - tail)))
 }
 
@@ -37,31 +55,27 @@ pub fn off_diagonal_range(m: &[f64], n: usize, tail: f64) -> Option<(f64, f64)> 
 /// ceiling = 90th percentile at lags ≤ the 20th lag percentile, contrast = ceiling − offset;
 /// clipped to [0, 1] / [0.5, 1.5]. Fewer than 100 finite values → (0.5, 1.0).
 pub fn contrast_offset_from_quantiles(c2: &[f64], n: usize, t: &[f64]) -> (f64, f64) {
-    let mut lags = Vec::with_capacity(n * n);
-    let mut vals = Vec::with_capacity(n * n);
-    for i in 0..n {
-        for j in 0..n {
-            let v = c2[i * n + j];
-            if v.is_finite() {
-                lags.push((t[i] - t[j]).abs());
-                vals.push(v);
-            }
-        }
-    }
-    if vals.len() < 100 {
+    // Lags are recomputed where needed rather than stored beside the values: at
+    // N = 4000 the cells of one matrix take 128 MB.
+    let lag = |e: usize| (t[e / n] - t[e % n]).abs();
+    let finite = |e: &usize| c2[*e].is_finite();
+    let mut lags: Vec<f64> = (0..n * n).filter(finite).map(lag).collect();
+    if lags.len() < 100 {
         return (0.5, 1.0);
     }
-    let mut sorted_lags = lags.clone();
-    let hi_lag = percentile(&mut sorted_lags, 80.0).unwrap_or(0.0);
-    let lo_lag = percentile(&mut sorted_lags, 20.0).unwrap_or(0.0);
+    let hi_lag = percentile(&mut lags, 80.0).unwrap_or(0.0);
+    let lo_lag = percentile(&mut lags, 20.0).unwrap_or(0.0);
+    drop(lags);
     let region = |keep: &dyn Fn(f64) -> bool| -> Vec<f64> {
-        let sel: Vec<f64> = lags
-            .iter()
-            .zip(&vals)
-            .filter(|(l, _)| keep(**l))
-            .map(|(_, v)| *v)
+        let sel: Vec<f64> = (0..n * n)
+            .filter(|e| finite(e) && keep(lag(*e)))
+            .map(|e| c2[e])
             .collect();
-        if sel.len() >= 10 { sel } else { vals.clone() }
+        if sel.len() >= 10 {
+            sel
+        } else {
+            c2.iter().copied().filter(|v| v.is_finite()).collect()
+        }
     };
     let offset = percentile(&mut region(&|l| l >= hi_lag), 10.0).unwrap_or(1.0);
     let ceiling = percentile(&mut region(&|l| l <= lo_lag), 90.0).unwrap_or(1.5);
@@ -82,6 +96,20 @@ pub fn contrast_offset_5_95(c2: &[f64]) -> (f64, f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn selection_gives_the_sorted_percentiles() {
+        // A deterministic shuffle with ties, against the definition on the sorted copy.
+        let v: Vec<f64> = (0..1001).map(|k| ((k * 7919) % 211) as f64 * 0.5).collect();
+        let mut sorted = v.clone();
+        sorted.sort_by(f64::total_cmp);
+        for p in [0.0f64, 5.0, 10.0, 20.0, 33.3, 50.0, 80.0, 90.0, 95.0, 100.0] {
+            let pos: f64 = p / 100.0 * 1000.0;
+            let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+            let want = sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64);
+            assert_eq!(percentile(&mut v.clone(), p), Some(want), "p = {p}");
+        }
+    }
 
     #[test]
     fn numpy_linear_percentile() {

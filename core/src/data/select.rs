@@ -4,9 +4,8 @@
 use super::angles::{AngleRange, circular_distance, filter_angles, nearest_angle};
 use crate::error::{Error, Result};
 
-/// Cuts the 1-based inclusive frame window `start..=end` out of every `n×n` matrix of
-/// `c2`; returns the new stack and size.
-pub fn trim_frames(c2: &[f64], n: usize, start: usize, end: usize) -> Result<(Vec<f64>, usize)> {
+/// Checks the 1-based inclusive frame window `start..=end` against `n` frames.
+pub fn window_check(n: usize, start: usize, end: usize) -> Result<()> {
     if start < 1 {
         return Err(Error::invalid(
             "start_frame",
@@ -25,6 +24,13 @@ pub fn trim_frames(c2: &[f64], n: usize, start: usize, end: usize) -> Result<(Ve
             format!("{end} is beyond the {n} frames in the data (no silent clamping)"),
         ));
     }
+    Ok(())
+}
+
+/// Cuts the 1-based inclusive frame window `start..=end` out of every `n×n` matrix of
+/// `c2`; returns the new stack and size.
+pub fn trim_frames(c2: &[f64], n: usize, start: usize, end: usize) -> Result<(Vec<f64>, usize)> {
+    window_check(n, start, end)?;
     let m = end - start + 1;
     let s0 = start - 1;
     let mut out = Vec::with_capacity(c2.len() / (n * n) * m * m);

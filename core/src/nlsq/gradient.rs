@@ -35,14 +35,44 @@ const SEPARABLE_GROUP: usize = 64;
 /// `x`.
 pub fn chi2_and_gradient(problem: &FitProblem, x: &[f64], par: Par) -> (f64, Vec<f64>) {
     let pt = Point::new(problem, x, true);
-    let (chi2, adj) = separable_adjoints(problem, &pt, par)
-        .unwrap_or_else(|| per_cell_adjoints(problem, &pt, par));
+    let (chi2, adj) = match single_segment(&pt) {
+        true => {
+            let fac = Factors::new(&pt);
+            let (chi2, _, adj) = separable_adjoints(problem, &pt, &fac, par);
+            (chi2, adj)
+        }
+        false => per_cell_adjoints(problem, &pt, par),
+    };
     assemble(
         problem,
         &pt,
         chi2 + problem.constant.iter().sum::<f64>(),
         &adj,
     )
+}
+
+/// χ² per angle (both triangles, without the asymmetry constant), JᵀWr and the separable
+/// factors at `pt`, when the model is one segment.
+pub(crate) fn separable_residual_pass(
+    problem: &FitProblem,
+    pt: &Point,
+    par: Par,
+) -> Option<(Vec<f64>, Vec<f64>, Factors)> {
+    if !single_segment(pt) {
+        return None;
+    }
+    let fac = Factors::new(pt);
+    let (chi2, per_angle, adj) = separable_adjoints(problem, pt, &fac, par);
+    let (_, jtr) = assemble(problem, pt, chi2, &adj);
+    Some((per_angle, jtr, fac))
+}
+
+/// Whether the split exponentials of `pt` stay within one segment (NaN spans do not).
+fn single_segment(pt: &Point) -> bool {
+    let f = &pt.factors;
+    let n = f.len();
+    let span = (f.c_r[n - 1] - f.c_r[0]).max(f.c_s[n - 1] - f.c_s[0]);
+    pt.q2 * span <= MAX_SEGMENT_EXPONENT
 }
 
 /// Adjoint layout: `[C_r | C_s | C_v | f_s]` (n each), then per angle Σρ·T and Σρ, then
@@ -158,19 +188,21 @@ fn assemble(problem: &FitProblem, pt: &Point, chi2: f64, adj: &[f64]) -> (f64, V
 }
 
 /// The per-time factors of the separable form (one segment), for every angle.
-struct Factors {
+pub(crate) struct Factors {
     /// Row vectors u0..u3 (reference, sample, cross·cos, cross·sin) per angle, without
     /// contrast or the cross term's 2.
-    row: Vec<[Vec<f64>; 4]>,
+    pub(crate) row: Vec<[Vec<f64>; 4]>,
     /// Column vectors v0..v3 per angle.
-    col: Vec<[Vec<f64>; 4]>,
-    /// ∂u/∂f_s and ∂v/∂f_s, per angle.
-    drow: Vec<[Vec<f64>; 4]>,
-    dcol: Vec<[Vec<f64>; 4]>,
+    pub(crate) col: Vec<[Vec<f64>; 4]>,
+    /// ∂u/∂f_s and ∂v/∂f_s at fixed normalisation (the ∂ ln n/∂f_s part is separate),
+    /// per angle.
+    pub(crate) drow: Vec<[Vec<f64>; 4]>,
+    /// Column analogue of `drow`.
+    pub(crate) dcol: Vec<[Vec<f64>; 4]>,
 }
 
 impl Factors {
-    fn new(pt: &Point) -> Self {
+    pub(crate) fn new(pt: &Point) -> Self {
         let f = &pt.factors;
         let (n, q2) = (f.len(), pt.q2);
         let mut base = [(); 12].map(|_| vec![0.0; n]);
@@ -239,6 +271,8 @@ impl Factors {
 /// What one group of rows produces.
 struct GroupSums {
     chi2: f64,
+    /// The same χ² by angle (summed separately: the total keeps its own order).
+    chi2_angle: Vec<f64>,
     /// Exact contributions of band cells, and the per-angle Σρ·T, Σρ (adjoint layout).
     adj: Vec<f64>,
     /// Per angle: column sums C0..C3 and Σ_i ρ·T, each of length n (empty when the group
@@ -248,20 +282,20 @@ struct GroupSums {
     rows: Vec<(usize, usize, [f64; 5])>,
 }
 
-/// The separable path; `None` when the model needs more than one segment.
-fn separable_adjoints(problem: &FitProblem, pt: &Point, par: Par) -> Option<(f64, Vec<f64>)> {
+/// The separable path (one segment: see [`single_segment`]): χ², χ² by angle, adjoints.
+fn separable_adjoints(
+    problem: &FitProblem,
+    pt: &Point,
+    fac: &Factors,
+    par: Par,
+) -> (f64, Vec<f64>, Vec<f64>) {
     let f = &pt.factors;
     let (n, n_phi, q2) = (f.len(), pt.angles.len(), pt.q2);
-    let span = (f.c_r[n - 1] - f.c_r[0]).max(f.c_s[n - 1] - f.c_s[0]);
-    // NaN spans take the per-cell path too.
-    if q2 * span > MAX_SEGMENT_EXPONENT || (q2 * span).is_nan() {
-        return None;
-    }
-    let fac = Factors::new(pt);
     let tau = band_threshold(q2);
     let group = |rows: &[RowSpan]| -> GroupSums {
         let mut out = GroupSums {
             chi2: 0.0,
+            chi2_angle: vec![0.0; n_phi],
             adj: vec![0.0; adjoint_len(n, n_phi)],
             cols: vec![Default::default(); n_phi],
             rows: Vec::with_capacity(rows.len()),
@@ -274,7 +308,9 @@ fn separable_adjoints(problem: &FitProblem, pt: &Point, par: Par) -> Option<(f64
             while jb < row.j_end && near(jb) {
                 let prim = CellPrimitives::direct(f, q2, &pt.angles[a], i, jb);
                 let cell = row.offset + (jb - row.j_start);
-                out.chi2 += add_cell(problem, pt, row, jb, cell, &prim, &mut out.adj);
+                let c = add_cell(problem, pt, row, jb, cell, &prim, &mut out.adj);
+                out.chi2 += c;
+                out.chi2_angle[a] += c;
                 jb += 1;
             }
             if jb == row.j_end {
@@ -290,7 +326,7 @@ fn separable_adjoints(problem: &FitProblem, pt: &Point, par: Par) -> Option<(f64
             let m = row.j_end - jb;
             let weights = problem.weight.as_ref().map(|w| &w[first..first + m]);
             let sums = separable_row(
-                &fac,
+                fac,
                 a,
                 i,
                 jb,
@@ -301,6 +337,7 @@ fn separable_adjoints(problem: &FitProblem, pt: &Point, par: Par) -> Option<(f64
                 cols,
             );
             out.chi2 += sums.0;
+            out.chi2_angle[a] += sums.0;
             out.adj[4 * n + a] += sums.1[4];
             out.adj[4 * n + n_phi + a] += sums.2;
             out.rows.push((a, i, sums.1));
@@ -318,11 +355,15 @@ fn separable_adjoints(problem: &FitProblem, pt: &Point, par: Par) -> Option<(f64
     };
     // Sum the groups in order.
     let mut chi2 = 0.0;
+    let mut chi2_angle = vec![0.0; n_phi];
     let mut adj = vec![0.0; adjoint_len(n, n_phi)];
     let mut col_sums = vec![vec![[0.0; 5]; n]; n_phi];
     let mut row_sums = vec![vec![[0.0; 5]; n]; n_phi];
     for part in parts {
         chi2 += part.chi2;
+        for (x, y) in chi2_angle.iter_mut().zip(&part.chi2_angle) {
+            *x += y;
+        }
         for (x, y) in adj.iter_mut().zip(&part.adj) {
             *x += y;
         }
@@ -373,7 +414,7 @@ fn separable_adjoints(problem: &FitProblem, pt: &Point, par: Par) -> Option<(f64
         }
     }
     adj[4 * n + 2 * n_phi] += phi0;
-    Some((chi2, adj))
+    (chi2, chi2_angle, adj)
 }
 
 /// One row's separable cells (columns `jb..`): returns Σ W·r², the row sums
@@ -634,7 +675,10 @@ mod tests {
         for weights in [false, true] {
             let (p, x) = problem(weights);
             let pt = Point::new(&p, &x, true);
-            let fast = separable_adjoints(&p, &pt, Par::Seq).expect("one segment");
+            assert!(single_segment(&pt));
+            let fac = Factors::new(&pt);
+            let (c, _, a) = separable_adjoints(&p, &pt, &fac, Par::Seq);
+            let fast = (c, a);
             let slow = per_cell_adjoints(&p, &pt, Par::Seq);
             assert!(
                 (fast.0 - slow.0).abs() <= 1e-12 * slow.0.abs(),

@@ -12,6 +12,7 @@
 
 pub mod covariance;
 pub mod gradient;
+mod gram;
 pub mod multistart;
 pub mod normal;
 pub mod problem;
@@ -152,6 +153,7 @@ pub fn fit(
     };
     let strategy = strategy::choose(
         settings.strategy,
+        normal::separable_form(problem),
         problem.n_cells(),
         problem.rows.len(),
         problem.n_params(),
@@ -271,7 +273,7 @@ pub fn fit(
         (r, starts)
     };
     observer.on(&Event::PhaseFinished("nlsq"));
-    Ok(report(problem, best, starts, strategy))
+    Ok(report(problem, best, starts, strategy, par))
 }
 
 fn report(
@@ -279,12 +281,13 @@ fn report(
     fit: trust_region::LocalFit,
     starts: Vec<StartSummary>,
     strategy: Strategy,
+    par: Par,
 ) -> NlsqReport {
     let names = problem.param_names();
     let p = fit.x.len();
     // The reported χ² comes from the direct evaluation of every cell (the iterations use
     // the row recurrences, equal to within a few ulps per step).
-    let chi2_per_angle = normal::chi2_per_angle(problem, &fit.x, Par::Seq);
+    let chi2_per_angle = normal::chi2_per_angle(problem, &fit.x, par);
     let chi2: f64 = chi2_per_angle.iter().sum();
     let unc = covariance::uncertainty(&fit.normal.jtj, chi2, problem.n_cells(), &fit.x, &names);
     let (physics, scaling) = problem.unpack(&fit.x);

@@ -11,6 +11,8 @@ use crate::model::{AngleTerms, TimeFactors};
 
 use super::problem::{FitProblem, RowSpan};
 use super::strategy::{ROW_GROUP, Strategy};
+use super::{gradient, gram};
+use crate::model::separable::band_threshold;
 
 /// JᵀWJ (full symmetric, row-major P×P), JᵀWr, and χ² split by angle.
 #[derive(Debug, Clone, PartialEq)]
@@ -281,6 +283,30 @@ fn finish(problem: &FitProblem, mut total: Normal) -> Normal {
     total
 }
 
+/// Whether `problem` has the form the separable Gram needs (unit weights, every row
+/// running to the last column); a point may still fall outside it (several segments).
+pub fn separable_form(problem: &FitProblem) -> bool {
+    let n = problem.model.grid().n;
+    problem.weight.is_none() && problem.rows.iter().all(|r| r.j_end == n)
+}
+
+/// The separable path: χ² and JᵀWr from the row-sum pass, JᵀWJ from the sweep.
+fn separable_normal(problem: &FitProblem, pt: &Point, par: Par) -> Option<Normal> {
+    if !separable_form(problem) {
+        return None;
+    }
+    let (mut chi2_per_angle, jtr, fac) = gradient::separable_residual_pass(problem, pt, par)?;
+    let jtj = gram::gram(problem, pt, &fac, band_threshold(pt.q2), par)?;
+    for (c, k) in chi2_per_angle.iter_mut().zip(&problem.constant) {
+        *c += k;
+    }
+    Some(Normal {
+        jtj,
+        jtr,
+        chi2_per_angle,
+    })
+}
+
 /// JᵀWJ, JᵀWr and χ² at `x` with `strategy` (not `Auto`; resolve it first).
 pub fn normal_equations(
     problem: &FitProblem,
@@ -290,6 +316,13 @@ pub fn normal_equations(
     par: Par,
 ) -> Normal {
     let pt = Point::new(problem, x, true);
+    let strategy = match strategy {
+        Strategy::Separable => match separable_normal(problem, &pt, par) {
+            Some(normal) => return normal,
+            None => Strategy::Chunked,
+        },
+        s => s,
+    };
     let p = problem.n_params();
     let n_phi = problem.model.phi().len();
     let groups: Vec<&[RowSpan]> = problem.rows.chunks(ROW_GROUP).collect();
@@ -302,7 +335,7 @@ pub fn normal_equations(
         acc
     };
     let partials: Vec<Normal> = match strategy {
-        Strategy::Dense | Strategy::Auto => {
+        Strategy::Dense | Strategy::Auto | Strategy::Separable => {
             // Materialise every row's block first, then reduce them in the same order.
             let make = |row: &RowSpan| {
                 let mut b = RowBlock::new();

@@ -26,6 +26,9 @@ pub enum Strategy {
     Chunked,
     /// One row at a time.
     Streaming,
+    /// JᵀWJ by separable blocks (`gram.rs`): no Jacobian row per cell; unit weights only.
+    /// A point outside its form (several segments) is evaluated `chunked`.
+    Separable,
 }
 
 impl Strategy {
@@ -36,6 +39,7 @@ impl Strategy {
             Strategy::Dense => "dense",
             Strategy::Chunked => "chunked",
             Strategy::Streaming => "streaming",
+            Strategy::Separable => "separable",
         }
     }
 }
@@ -63,13 +67,21 @@ pub fn workspace(
             Strategy::Dense | Strategy::Auto => n_cells * per_cell,
             Strategy::Chunked => threads * chunk_size.max(longest_row) * per_cell,
             Strategy::Streaming => threads * ROW_GROUP * longest_row * per_cell,
+            // The sweep's R×R sums (R ≤ 89 terms) per block, and the row-sum pass.
+            Strategy::Separable => {
+                let blocks = n_cells.div_ceil(longest_row.max(1)).div_ceil(128).max(1);
+                2 * blocks * 89 * 89 * 8 + threads * 64 * longest_row * 8
+            }
         }
 }
 
-/// `auto`: dense while the Jacobian takes at most a quarter of `budget_bytes` (and
+/// `auto`: separable where the problem allows it (`separable`: unit weights, full
+/// rows); else dense while the Jacobian takes at most a quarter of `budget_bytes` (and
 /// 256 MiB), chunked while its chunks fit a quarter of the budget, else streaming.
+#[allow(clippy::too_many_arguments)]
 pub fn choose(
     requested: Strategy,
+    separable: bool,
     n_cells: usize,
     n_rows: usize,
     n_params: usize,
@@ -77,8 +89,23 @@ pub fn choose(
     threads: usize,
     budget_bytes: usize,
 ) -> Strategy {
+    if requested == Strategy::Separable && !separable {
+        return choose(
+            Strategy::Auto,
+            false,
+            n_cells,
+            n_rows,
+            n_params,
+            chunk_size,
+            threads,
+            budget_bytes,
+        );
+    }
     if requested != Strategy::Auto {
         return requested;
+    }
+    if separable {
+        return Strategy::Separable;
     }
     let quarter = budget_bytes / 4;
     let fits = |s| workspace(s, n_cells, n_rows, n_params, chunk_size, threads) <= quarter;

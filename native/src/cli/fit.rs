@@ -31,6 +31,8 @@ pub enum StrategyArg {
     Chunked,
     /// One row at a time.
     Streaming,
+    /// JᵀWJ by separable blocks (unit weights; the auto choice where it applies).
+    Separable,
 }
 
 /// What to read and where to write: shared by `fit` and `plot`.
@@ -202,6 +204,7 @@ pub fn run(args: FitArgs) -> anyhow::Result<bool> {
             StrategyArg::Dense => Strategy::Dense,
             StrategyArg::Chunked => Strategy::Chunked,
             StrategyArg::Streaming => Strategy::Streaming,
+            StrategyArg::Separable => Strategy::Separable,
         }),
         multistart: args.multistart,
         weights: args.weights.clone(),

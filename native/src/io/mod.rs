@@ -15,11 +15,20 @@ mod stack;
 pub use atomic::write_atomically;
 pub use error::IoError;
 pub use heterodyne_core::data::stack::{RawStack, rebuild_half_matrix};
-pub use npy::{read_npy, read_npz, read_weights, write_npy, write_npz};
+pub use npy::{npy_header_f64, read_npy, read_npz, read_weights, write_npy, write_npz};
 pub use outdir::Staging;
 pub use stack::C2Stack;
 
 use std::path::Path;
+
+/// Whether `path` names an HDF5 file by its extension.
+pub fn is_hdf5(path: &Path) -> bool {
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    matches!(ext.as_str(), "h5" | "hdf5" | "hdf" | "nxs")
+}
 
 /// Reads a data file by extension: `.h5/.hdf5/.hdf` (any supported layout), `.npz`,
 /// `.npy`.

@@ -18,6 +18,32 @@ fn c2_array(stack: &C2Stack, path: &Path) -> Result<Array3<f64>, IoError> {
         .map_err(|e| IoError::dataset(path, "c2", e))
 }
 
+/// The `.npy` (format 1.0) header of a C-order little-endian float64 array of shape
+/// `dims`, for writers that stream the values after it.
+pub fn npy_header_f64(dims: &[usize]) -> Vec<u8> {
+    let shape = match dims {
+        [d] => format!("({d},)"),
+        _ => format!(
+            "({})",
+            dims.iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let mut dict = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': {shape}, }}");
+    // Magic (6) + version (2) + length (2) + dict + '\n', padded to 64 bytes.
+    let total = (10 + dict.len() + 1).div_ceil(64) * 64;
+    while 10 + dict.len() + 1 < total {
+        dict.push(' ');
+    }
+    dict.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+    out.extend_from_slice(dict.as_bytes());
+    out
+}
+
 /// Writes `c2` alone as `.npy` (shape `[phi, t1, t2]`).
 pub fn write_npy(path: &Path, stack: &C2Stack) -> Result<(), IoError> {
     let c2 = c2_array(stack, path)?;

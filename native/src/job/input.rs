@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::bail;
 
-use heterodyne_core::data::prepare::{Prepared, prepare};
+use heterodyne_core::data::prepare::{Prepared, prepare, select};
 
 use crate::config::Config;
 use crate::io::{self, IoError};
@@ -23,15 +23,31 @@ pub fn resolve_data_path(given: &Path, config: &Path) -> PathBuf {
 
 /// Reads `data_path` and applies the config's selection (frames, angles `phi` or the
 /// config's, the diagonal correction). Notes about the selection are in `Prepared::notes`.
+///
+/// HDF5 files are read selectively: only the chosen matrices' frame window, in row
+/// blocks, so a fit of a window never holds the whole file. Returns the layout's name.
 pub fn load(
     config: &Config,
     data_path: &Path,
     phi: Option<&[f64]>,
-) -> anyhow::Result<(io::RawStack, Prepared)> {
+) -> anyhow::Result<(&'static str, Prepared)> {
+    if io::is_hdf5(data_path) && data_path.is_file() {
+        let (layout, prepared) = io::hdf5::read_hdf5_selected(data_path, |index| {
+            select(
+                index.n,
+                &index.q,
+                &index.phi,
+                &config.analyzer,
+                &config.fit,
+                phi,
+            )
+        })?;
+        return Ok((layout, prepared));
+    }
     let raw = io::read_data(data_path)?;
     let prepared = prepare(&raw, &config.analyzer, &config.fit, phi)
         .map_err(|e| IoError::of_data(data_path, e))?;
-    Ok((raw, prepared))
+    Ok((raw.layout, prepared))
 }
 
 /// Reads per-cell weights for `n_phi` matrices of `n×n` (a single `n×n` array applies to

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::JobSpec;
 use crate::config::{CmcOptions, FitAngles};
-use crate::io::{self, Staging, inference_data, plots, posterior, posterior_plots, results};
+use crate::io::{Staging, inference_data, plots, posterior, posterior_plots, results};
 use heterodyne_core::data::prepare::Prepared;
 
 /// One finished NLSQ fit of a group of angles.
@@ -44,7 +44,7 @@ fn cmc_settings_json(o: &CmcOptions) -> Value {
 /// `result.json` without the timings (added when the job ends).
 pub fn result_json(
     spec: &JobSpec,
-    raw: &io::RawStack,
+    layout: &str,
     data: &Prepared,
     fits: &[Fitted],
     posteriors: &[CmcReport],
@@ -111,7 +111,7 @@ pub fn result_json(
         "method": spec.method.as_str(),
         "fit_angles": match fit_angles { FitAngles::Joint => "joint", FitAngles::Separate => "separate" },
         "data_file": spec.data_path.display().to_string(),
-        "layout": raw.layout,
+        "layout": layout,
         "q": config.analyzer.wavevector_q,
         "dt": config.analyzer.dt,
         "frames": [config.analyzer.start_frame, config.analyzer.end_frame],
@@ -138,21 +138,57 @@ fn tag_of(fits: &[Fitted], posteriors: &[CmcReport], a: usize) -> String {
     }
 }
 
+/// The fitted matrix of each selected angle, evaluated when asked: a whole stack of
+/// them is as large as the data, and the writers need one angle at a time.
+pub struct FitMatrices<'a> {
+    /// Angles (indices into the data) of each fit group.
+    pub groups: &'a [Vec<usize>],
+    /// The fits, one per group.
+    pub fits: &'a [Fitted],
+    /// The job's pool and its parallelism.
+    pub pool: &'a rayon::ThreadPool,
+    /// Parallelism inside the pool.
+    pub par: heterodyne_core::exec::Par,
+}
+
+impl FitMatrices<'_> {
+    /// The fitted `n×n` matrix of data angle `a` (the same values as the group's model
+    /// evaluated for all its angles: angles do not interact in the evaluator).
+    pub fn angle(&self, a: usize) -> anyhow::Result<Vec<f64>> {
+        let (g, k) = self
+            .groups
+            .iter()
+            .enumerate()
+            .find_map(|(g, angles)| angles.iter().position(|&x| x == a).map(|k| (g, k)))
+            .ok_or_else(|| anyhow::anyhow!("angle {a} belongs to no fit group"))?;
+        let fit = &self.fits[g];
+        let model =
+            HeterodyneModel::new(fit.model.grid().to_owned(), fit.model.q(), vec![fit.phi[k]])?;
+        let scaling = heterodyne_core::model::Scaling {
+            contrast: vec![fit.report.scaling.contrast[k]],
+            offset: vec![fit.report.scaling.offset[k]],
+        };
+        Ok(self
+            .pool
+            .install(|| model.c2(&fit.report.physics, &scaling, self.par))?)
+    }
+}
+
 /// `fit.npz` and one `posterior*.npz` per posterior.
 pub fn write_arrays(
     staging: &Staging,
     spec: &JobSpec,
     data: &Prepared,
-    c2_fit: &[f64],
-    fits: &[Fitted],
+    fitted: &FitMatrices<'_>,
     posteriors: &[CmcReport],
 ) -> anyhow::Result<()> {
+    let fits = fitted.fits;
     let grid = fits[0].model.grid().to_owned();
     results::write_fit_npz(
         &staging.path("fit.npz"),
         data.n,
         &data.c2,
-        c2_fit,
+        &|a| fitted.angle(a),
         &grid.times(),
         &data.phi,
         spec.config.analyzer.wavevector_q,
@@ -171,10 +207,10 @@ pub fn write_arrays(
 pub fn write_plots(
     staging: &Staging,
     data: &Prepared,
-    c2_fit: &[f64],
-    fits: &[Fitted],
+    fitted: &FitMatrices<'_>,
     posteriors: &[CmcReport],
 ) -> Vec<String> {
+    let fits = fitted.fits;
     let mut warnings = Vec::new();
     for (a, p) in posteriors.iter().enumerate() {
         // A plotting library's panic must not cost the user the numbers.
@@ -191,21 +227,25 @@ pub fn write_plots(
     let n = data.n;
     let nn = n * n;
     let t = fits[0].model.grid().times();
-    for (a, phi) in data.phi.iter().enumerate() {
-        let (d, f) = (
-            &data.c2[a * nn..(a + 1) * nn],
-            &c2_fit[a * nn..(a + 1) * nn],
-        );
+    // Angles in parallel (each plot is sequential inside), one fitted matrix per angle
+    // in memory at a time per worker.
+    let plot_angle = |a: usize| -> Result<(), String> {
+        let phi = data.phi[a];
+        let d = &data.c2[a * nn..(a + 1) * nn];
+        let f = fitted.angle(a).map_err(|e| e.to_string())?;
         let tag = format!("phi_{phi:+07.2}");
-        let outcome =
-            plots::plot_fit_heatmaps(&staging.path(&format!("c2_{tag}.png")), *phi, n, &t, d, f)
-                .and_then(|_| {
-                    plots::plot_cuts(&staging.path(&format!("cuts_{tag}.png")), *phi, n, &t, d, f)
-                });
-        if let Err(e) = outcome {
-            warnings.push(format!("plots skipped: {e}"));
-            break;
-        }
+        plots::plot_fit_heatmaps(&staging.path(&format!("c2_{tag}.png")), phi, n, &t, d, &f)?;
+        plots::plot_cuts(&staging.path(&format!("cuts_{tag}.png")), phi, n, &t, d, &f)
+    };
+    let outcomes: Vec<Result<(), String>> = fitted.pool.install(|| {
+        use rayon::prelude::*;
+        (0..data.phi.len())
+            .into_par_iter()
+            .map(plot_angle)
+            .collect()
+    });
+    if let Some(Err(e)) = outcomes.into_iter().find(Result::is_err) {
+        warnings.push(format!("plots skipped: {e}"));
     }
     warnings
 }

@@ -10,14 +10,15 @@ use super::{JobOutcome, JobSink, JobSpec, Method, Stage, cmc, input, nlsq};
 use crate::config::FitAngles;
 use crate::io::Staging;
 
-/// The data of one fit group.
-struct Cells {
-    c2: Vec<f64>,
+/// The data of one fit group: borrowed when the group is every angle in order (a joint
+/// fit: no copy of the data), else gathered.
+struct Cells<'a> {
+    c2: std::borrow::Cow<'a, [f64]>,
     weights: Option<Vec<f64>>,
     phi: Vec<f64>,
 }
 
-impl Cells {
+impl Cells<'_> {
     fn group(&self, n: usize) -> nlsq::Group<'_> {
         nlsq::Group {
             c2: &self.c2,
@@ -41,7 +42,7 @@ pub fn run(spec: &JobSpec, sink: &dyn JobSink) -> anyhow::Result<JobOutcome> {
         }
     }
     sink.stage(Stage::Load);
-    let (raw, data) = input::load(config, &spec.data_path, spec.phi.as_deref())?;
+    let (layout, data) = input::load(config, &spec.data_path, spec.phi.as_deref())?;
     for note in &data.notes {
         sink.remark(&format!("{}: {note}", spec.data_path.display()));
     }
@@ -75,7 +76,11 @@ pub fn run(spec: &JobSpec, sink: &dyn JobSink) -> anyhow::Result<JobOutcome> {
     let cells: Vec<Cells> = groups
         .iter()
         .map(|group| Cells {
-            c2: stack(&data.c2, group),
+            c2: if group.iter().copied().eq(0..data.phi.len()) {
+                std::borrow::Cow::Borrowed(&data.c2[..])
+            } else {
+                std::borrow::Cow::Owned(stack(&data.c2, group))
+            },
             weights: weights.as_ref().map(|w| stack(w, group)),
             phi: group.iter().map(|&a| data.phi[a]).collect(),
         })
@@ -140,19 +145,21 @@ pub fn run(spec: &JobSpec, sink: &dyn JobSink) -> anyhow::Result<JobOutcome> {
     let t_sampled = start.elapsed().as_secs_f64();
 
     sink.stage(Stage::Write);
-    // Fitted matrices in data order.
-    let mut c2_fit = vec![0.0; data.c2.len()];
-    for (group, fit) in groups.iter().zip(&fits) {
-        let m = pool.install(|| fit.model.c2(&fit.report.physics, &fit.report.scaling, par))?;
-        for (k, &a) in group.iter().enumerate() {
-            c2_fit[a * nn..(a + 1) * nn].copy_from_slice(&m[k * nn..(k + 1) * nn]);
-        }
-    }
+    // The packed problems and gathered cells are done with: free them before the
+    // writers evaluate fitted matrices.
+    drop(problems);
+    drop(cells);
+    let fitted = output::FitMatrices {
+        groups: &groups,
+        fits: &fits,
+        pool: &pool,
+        par,
+    };
     let staging = Staging::new(&spec.output_dir)?;
-    let mut result = output::result_json(spec, &raw, &data, &fits, &posteriors);
-    output::write_arrays(&staging, spec, &data, &c2_fit, &fits, &posteriors)?;
+    let mut result = output::result_json(spec, layout, &data, &fits, &posteriors);
+    output::write_arrays(&staging, spec, &data, &fitted, &posteriors)?;
     if spec.plots {
-        for warning in output::write_plots(&staging, &data, &c2_fit, &fits, &posteriors) {
+        for warning in output::write_plots(&staging, &data, &fitted, &posteriors) {
             if let Some(list) = result["warnings"].as_array_mut() {
                 list.push(serde_json::json!(warning));
             }
@@ -176,6 +183,10 @@ pub fn run(spec: &JobSpec, sink: &dyn JobSink) -> anyhow::Result<JobOutcome> {
         result["timings"]["cmc_gradients_sampling"] = serde_json::json!(kept);
         result["timings"]["cmc_gradient_seconds"] = serde_json::json!(gradient_seconds);
     }
+    // Peak resident memory so far (everything but this small file is written): a
+    // figure for sizing jobs, and what the streaming test checks. For a node job it is
+    // the node process's peak.
+    result["resources"] = serde_json::json!({ "peak_rss_bytes": peak_rss_bytes() });
     crate::io::results::write_json(&staging.path("result.json"), &result)?;
     staging
         .commit()
@@ -230,4 +241,12 @@ impl heterodyne_core::exec::Observer for CmcClock<'_> {
         }
         self.inner.on(event)
     }
+}
+
+/// `VmHWM` of `/proc/self/status` in bytes (Linux); `None` elsewhere.
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }

@@ -1,16 +1,26 @@
 //! Reading HDF5 files with libhdf5 (hdf5-metno): the layouts themselves are detected and
 //! read by `heterodyne_core::data::hdf5`, shared with the browser app.
 
+use std::cell::RefCell;
+use std::ops::Range;
 use std::path::Path;
 
 use ::hdf5::File;
-use heterodyne_core::data::hdf5::{Hdf5Tree, read_stack};
+use heterodyne_core::data::hdf5::{Hdf5Tree, StackIndex, read_stack, read_window, scan_stack};
+use heterodyne_core::data::prepare::{DataError, Prepared, Selection, finish};
 
 use crate::io::RawStack;
 use crate::io::error::IoError;
 
-/// An open file as the shared layout reader sees it.
-struct Tree(File);
+/// An open file as the shared layout reader sees it, with the dataset last read in
+/// blocks kept open (its chunk cache then serves the next block).
+struct Tree(File, RefCell<Option<(String, ::hdf5::Dataset)>>);
+
+impl Tree {
+    fn new(file: File) -> Self {
+        Self(file, RefCell::new(None))
+    }
+}
 
 impl Hdf5Tree for Tree {
     fn exists(&self, path: &str) -> bool {
@@ -42,13 +52,79 @@ impl Hdf5Tree for Tree {
         let values = ds.read_raw::<f64>().map_err(|e| e.to_string())?;
         Ok((ds.shape(), values))
     }
+
+    fn shape(&self, path: &str) -> Result<Vec<usize>, String> {
+        Ok(self.0.dataset(path).map_err(|e| e.to_string())?.shape())
+    }
+
+    fn read_f64_block(
+        &self,
+        path: &str,
+        index: Option<usize>,
+        rows: Range<usize>,
+        cols: Range<usize>,
+    ) -> Result<Vec<f64>, String> {
+        let mut open = self.1.borrow_mut();
+        if open.as_ref().is_none_or(|(p, _)| p != path) {
+            // Dropping the previous dataset frees its cache.
+            *open = None;
+            let ds = self.0.dataset(path).map_err(|e| e.to_string())?;
+            *open = Some((path.to_string(), ds));
+        }
+        let Some((_, ds)) = open.as_ref() else {
+            return Err(format!("{path}: not open"));
+        };
+        // A hyperslab: libhdf5 reads (and decompresses) only the chunks it touches, and
+        // converts float32 to float64 on the way.
+        let block: ndarray::Array2<f64> = match index {
+            None => ds.read_slice_2d(ndarray::s![rows, cols]),
+            Some(k) => ds.read_slice(ndarray::s![k, rows, cols]),
+        }
+        .map_err(|e| e.to_string())?;
+        Ok(block.into_raw_vec_and_offset().0)
+    }
 }
 
-/// Reads any supported layout.
+/// Chunk cache per open dataset: large enough for one whole-matrix chunk of a large
+/// file (N = 10 000 float32 is 400 MB), so reading such a matrix in row blocks
+/// decompresses it once. Only chunks actually read take memory, and a dataset's cache
+/// is freed when the next dataset is opened.
+const CHUNK_CACHE_BYTES: usize = 1 << 30;
+
+fn open(path: &Path) -> Result<File, IoError> {
+    File::with_options()
+        .with_fapl(|p| p.chunk_cache(521, CHUNK_CACHE_BYTES, 1.0))
+        .open(path)
+        .map_err(|e| IoError::file(path, format!("not a readable HDF5 file: {e}")))
+}
+
+/// Reads any supported layout, every matrix whole.
 pub fn read_hdf5(path: &Path) -> Result<RawStack, IoError> {
-    let file = File::open(path)
-        .map_err(|e| IoError::file(path, format!("not a readable HDF5 file: {e}")))?;
-    read_stack(&Tree(file)).map_err(|e| IoError::of_data(path, e))
+    read_stack(&Tree::new(open(path)?)).map_err(|e| IoError::of_data(path, e))
+}
+
+/// Reads only what a fit selects: the layout is scanned, the matrices and frame window
+/// chosen from its metadata, and just that window read in row blocks (hyperslabs).
+/// Returns the layout's name and the prepared data.
+pub fn read_hdf5_selected(
+    path: &Path,
+    choose: impl FnOnce(&StackIndex) -> Result<Selection, DataError>,
+) -> Result<(&'static str, Prepared), IoError> {
+    let tree = Tree::new(open(path)?);
+    let index = scan_stack(&tree).map_err(|e| IoError::of_data(path, e))?;
+    let mut selection = choose(&index).map_err(|e| IoError::of_data(path, e))?;
+    let (c2, mut notes) = read_window(
+        &tree,
+        &index,
+        &selection.indices,
+        selection.start,
+        selection.n,
+    )
+    .map_err(|e| IoError::of_data(path, e))?;
+    notes.append(&mut selection.notes);
+    selection.notes = notes;
+    let prepared = finish(selection, c2).map_err(|e| IoError::of_data(path, e))?;
+    Ok((index.layout, prepared))
 }
 
 #[cfg(test)]

@@ -105,9 +105,11 @@ pub fn write_aps_u(path: &Path, stack: &C2Stack) -> Result<(), IoError> {
             let upper =
                 Array2::from_shape_fn((n, n), |(i, j)| if j >= i { m[i * n + j] } else { 0.0 });
             let name = format!("c2_{:05}", a + 1);
+            // Row-block chunks: a reader of a frame window decompresses only the rows
+            // it needs.
             maps.new_dataset_builder()
                 .deflate(DEFLATE_LEVEL)
-                .chunk((n, n))
+                .chunk((n.min(128), n))
                 .with_data(&upper)
                 .create(name.as_str())
                 .map_err(h5err(path, &name))?;
