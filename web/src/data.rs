@@ -6,44 +6,10 @@
 use std::io::Cursor;
 
 use heterodyne_core::config::Config;
-use heterodyne_core::data::hdf5::{Hdf5Tree, read_stack};
+use heterodyne_core::data::hdf5_bytes::read_stack_from_bytes;
 use heterodyne_core::data::npz::{Npz, read_npy_stack};
 use heterodyne_core::data::prepare::{Prepared, prepare};
 use heterodyne_core::data::stack::RawStack;
-
-/// An HDF5 file read in the page by hdf5-pure (pure Rust, so it compiles to wasm; the
-/// layouts are detected by the same code as the CLI's).
-struct PureTree(hdf5_pure::File);
-
-impl Hdf5Tree for PureTree {
-    fn exists(&self, path: &str) -> bool {
-        self.0.dataset(path).is_ok() || self.0.group(path).is_ok()
-    }
-
-    fn members(&self, group: &str) -> Result<Vec<String>, String> {
-        let g = if group.is_empty() {
-            self.0.root()
-        } else {
-            self.0.group(group).map_err(|e| e.to_string())?
-        };
-        let mut names = g.groups().map_err(|e| e.to_string())?;
-        names.extend(g.datasets().map_err(|e| e.to_string())?);
-        Ok(names)
-    }
-
-    fn read_f64(&self, path: &str) -> Result<(Vec<usize>, Vec<f64>), String> {
-        let ds = self.0.dataset(path).map_err(|e| e.to_string())?;
-        let shape = ds.shape().map_err(|e| e.to_string())?;
-        let values = ds.read_f64().map_err(|e| e.to_string())?;
-        Ok((shape.into_iter().map(|d| d as usize).collect(), values))
-    }
-
-    fn shape(&self, path: &str) -> Result<Vec<usize>, String> {
-        let ds = self.0.dataset(path).map_err(|e| e.to_string())?;
-        let shape = ds.shape().map_err(|e| e.to_string())?;
-        Ok(shape.into_iter().map(|d| d as usize).collect())
-    }
-}
 
 /// Largest matrix side fitted in the browser; larger files go to a node.
 pub const MAX_FRAMES_HERE: usize = 400;
@@ -88,9 +54,7 @@ pub fn read(name: &str, bytes: Vec<u8>) -> Result<Loaded, String> {
             None,
         )
     } else if head.starts_with(b"\x89HDF\r\n\x1a\n") {
-        let file = hdf5_pure::File::from_bytes(bytes.clone())
-            .map_err(|e| at(format!("not a readable HDF5 file: {e}")))?;
-        let raw = read_stack(&PureTree(file)).map_err(|e| at(e.to_string()))?;
+        let raw = read_stack_from_bytes(bytes.clone()).map_err(|e| at(e.to_string()))?;
         let dt = raw.frame_time;
         (raw, dt)
     } else {

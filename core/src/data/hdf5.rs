@@ -101,7 +101,9 @@ pub fn read_window(
             ),
         });
     }
-    let mut c2 = Vec::with_capacity(which.len() * m * m);
+    // Grown block by block, never reserved from the shape: a file's shape is a claim
+    // (a fuzzed one asked for 455 GB), the blocks read are what it holds.
+    let mut c2 = Vec::new();
     let mut full_count = 0;
     for &k in which {
         let src = index.sources.get(k).ok_or_else(|| DataError {

@@ -6,6 +6,8 @@
 pub mod angles;
 pub mod diagonal;
 pub mod hdf5;
+#[cfg(feature = "pure-hdf5")]
+pub mod hdf5_bytes;
 pub mod npz;
 pub mod prepare;
 pub mod quantile;

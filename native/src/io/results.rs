@@ -104,14 +104,16 @@ pub fn write_fit_npz(
     let shape = [n_phi, n, n];
     let file = File::create(path).map_err(|e| IoError::file(path, e))?;
     let mut zip = zip::ZipWriter::new(std::io::BufWriter::with_capacity(1 << 20, file));
-    let io = |name: &'static str| move |e: std::io::Error| IoError::dataset(path, name, e);
+    // The whole cause chain: the archive writer wraps the OS error ("i/o error") and the
+    // user needs the inner one ("File too large", "No space left on device").
+    let io = |name: &'static str| move |e: std::io::Error| IoError::dataset(path, name, causes(&e));
     let start = |zip: &mut zip::ZipWriter<_>, name: &'static str, dims: &[usize]| {
         let bytes = 8 * dims.iter().product::<usize>() as u64;
         let options = zip::write::SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Stored)
             .large_file(bytes + 4096 >= u32::MAX as u64);
         zip.start_file(format!("{name}.npy"), options)
-            .map_err(|e| IoError::dataset(path, name, e))?;
+            .map_err(|e| IoError::dataset(path, name, causes(&e)))?;
         zip.write_all(&crate::io::npy_header_f64(dims))
             .map_err(io(name))?;
         Ok::<(), IoError>(())
@@ -146,8 +148,22 @@ pub fn write_fit_npz(
         write_f64(&mut zip, v, name)?;
     }
     zip.finish()
-        .map_err(|e| IoError::dataset(path, "(archive)", e))?
+        .map_err(|e| IoError::dataset(path, "(archive)", causes(&e)))?
         .flush()
         .map_err(io("(archive)"))?;
     Ok(())
+}
+
+/// `e` and its sources, `: `-separated, repeated messages once.
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.contains(&text) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
 }

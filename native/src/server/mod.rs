@@ -41,7 +41,9 @@ pub fn serve(options: NodeOptions) -> anyhow::Result<()> {
     runtime.block_on(run(options))
 }
 
-async fn run(options: NodeOptions) -> anyhow::Result<()> {
+/// The node's state from `options`: the store opened, paths made absolute, interrupted
+/// jobs re-queued. No worker and no listener yet.
+fn open_state(options: NodeOptions) -> anyhow::Result<AppState> {
     let data_root = match &options.data_root {
         Some(root) => Some(root.canonicalize().with_context(|| {
             format!("--data-root {}: cannot open the directory", root.display())
@@ -66,6 +68,18 @@ async fn run(options: NodeOptions) -> anyhow::Result<()> {
     }));
     worker::recover(&state)
         .with_context(|| format!("{}: cannot recover", state.options.state_dir.display()))?;
+    Ok(state)
+}
+
+/// The node's HTTP routes over the state `options` describe, without job workers (jobs
+/// queue but do not run): for driving the handlers in-process, as the fuzz target of the
+/// upload path does. Must be called inside a tokio runtime.
+pub fn app_without_workers(options: NodeOptions) -> anyhow::Result<axum::Router> {
+    Ok(routes::router(open_state(options)?))
+}
+
+async fn run(options: NodeOptions) -> anyhow::Result<()> {
+    let state = open_state(options)?;
     worker::start(&state, state.options.concurrency.max(1))
         .context("cannot start the job workers")?;
     let listener = tokio::net::TcpListener::bind(&state.options.addr)

@@ -120,10 +120,12 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// `n` random bytes as lowercase hex.
+/// `n` random bytes from the operating system's generator, as lowercase hex.
 fn random_hex(n: usize) -> String {
+    use rand::TryRngCore;
     let mut bytes = vec![0u8; n];
-    rand::rng().fill_bytes(&mut bytes);
+    // The OS generator failing is not something to recover from: no token without it.
+    rand::rngs::OsRng.unwrap_err().fill_bytes(&mut bytes);
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

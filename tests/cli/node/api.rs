@@ -1,12 +1,11 @@
 //! Submitting, following and fetching jobs; share links.
 
-use std::io::{BufRead, BufReader};
 use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::Value;
 
-use super::{Node, fixture, small_truth, small_yaml};
+use super::{Node, fixture, follow, small_truth, small_yaml};
 use crate::fit::{config, run_fit};
 
 /// The first PNG among a job view's result files.
@@ -19,33 +18,6 @@ fn first_plot(view: &Value) -> String {
         .find(|f| f.ends_with(".png"))
         .expect("a plot")
         .to_string()
-}
-
-/// Reads Server-Sent Events of job `id` until `end`: (progress events, the end view).
-fn follow(node: &Node, id: &str) -> (Vec<Value>, Value) {
-    let response = node.get(&format!("/api/jobs/{id}/events"));
-    assert_eq!(response.status().as_u16(), 200);
-    assert!(
-        response.headers()["content-type"]
-            .to_str()
-            .unwrap_or_default()
-            .starts_with("text/event-stream")
-    );
-    let mut progress = Vec::new();
-    let mut event = String::new();
-    for line in BufReader::new(response).lines() {
-        let line = line.expect("event line");
-        if let Some(name) = line.strip_prefix("event: ") {
-            event = name.to_string();
-        } else if let Some(data) = line.strip_prefix("data: ") {
-            let view: Value = serde_json::from_str(data).expect("event data");
-            if event == "end" {
-                return (progress, view);
-            }
-            progress.push(view);
-        }
-    }
-    panic!("the event stream ended without an end event");
 }
 
 #[test]

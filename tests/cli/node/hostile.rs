@@ -5,7 +5,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::Value;
 
-use super::{Node, fixture, small_yaml};
+use super::{Node, fixture, peak_rss_kib, small_yaml};
 
 fn error_of(response: reqwest::blocking::Response) -> (u16, String) {
     let status = response.status().as_u16();
@@ -22,16 +22,6 @@ fn assert_error(response: reqwest::blocking::Response, status: u16, needles: &[&
 }
 
 /// Resident memory high-water mark of a process, KiB.
-fn peak_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
 #[test]
 fn broken_and_hostile_submissions_get_clear_4xx_answers() {
     let tmp = tempfile::tempdir().expect("tmp");

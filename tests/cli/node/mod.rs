@@ -3,7 +3,10 @@
 
 mod api;
 mod durability;
+mod faults;
 mod hostile;
+mod load;
+mod security;
 mod slurm;
 
 use std::io::{BufRead, BufReader};
@@ -31,16 +34,26 @@ impl Node {
     /// Starts `heterodyne serve --addr 127.0.0.1:0 --state-dir STATE` with `extra` flags
     /// and waits for its "listening on" line.
     pub fn start(state_dir: &Path, extra: &[&str]) -> Node {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_heterodyne"))
+        Self::start_with(state_dir, extra, |_| {})
+    }
+
+    /// As [`Node::start`], with `configure` applied to the command first (limits, …).
+    pub fn start_with(
+        state_dir: &Path,
+        extra: &[&str],
+        configure: impl FnOnce(&mut Command),
+    ) -> Node {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_heterodyne"));
+        command
             .args(["serve", "--addr", "127.0.0.1:0", "--state-dir"])
             .arg(state_dir)
             .args(extra)
             .env("RUST_LOG", "warn")
             .env("HETERODYNE_THREADS", "2")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the node");
+            .stderr(Stdio::inherit());
+        configure(&mut command);
+        let mut child = command.spawn().expect("start the node");
         let stdout = child.stdout.take().expect("stdout");
         let mut reader = BufReader::new(stdout);
         let mut line = String::new();
@@ -205,4 +218,42 @@ pub fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out.sort();
     out
+}
+
+/// Reads Server-Sent Events of job `id` until `end`: (progress events, the end view).
+pub fn follow(node: &Node, id: &str) -> (Vec<Value>, Value) {
+    let response = node.get(&format!("/api/jobs/{id}/events"));
+    assert_eq!(response.status().as_u16(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap_or_default()
+            .starts_with("text/event-stream")
+    );
+    let mut progress = Vec::new();
+    let mut event = String::new();
+    for line in BufReader::new(response).lines() {
+        let line = line.expect("event line");
+        if let Some(name) = line.strip_prefix("event: ") {
+            event = name.to_string();
+        } else if let Some(data) = line.strip_prefix("data: ") {
+            let view: Value = serde_json::from_str(data).expect("event data");
+            if event == "end" {
+                return (progress, view);
+            }
+            progress.push(view);
+        }
+    }
+    panic!("the event stream ended without an end event");
+}
+
+/// VmHWM of process `pid`, KiB (0 when unreadable).
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }

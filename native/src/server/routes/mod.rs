@@ -12,7 +12,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::HeaderName;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -93,6 +93,30 @@ async fn require_token(
     Ok(next.run(request).await)
 }
 
+/// Largest total size of a request's header names and values, bytes: a browser sends a
+/// few KB; more is refused before any route runs.
+const HEADER_LIMIT: usize = 32 << 10;
+
+/// Answers 431 to a request whose headers exceed [`HEADER_LIMIT`].
+async fn limit_headers(request: Request, next: Next) -> Response {
+    let size: usize = request
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len())
+        .sum();
+    if size > HEADER_LIMIT {
+        let body = serde_json::json!({
+            "error": format!("request headers: {size} bytes, more than the limit of {HEADER_LIMIT}")
+        });
+        return (
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            axum::Json(body),
+        )
+            .into_response();
+    }
+    next.run(request).await
+}
+
 /// The whole application.
 pub fn router(state: AppState) -> Router {
     let o = &state.options;
@@ -153,7 +177,8 @@ pub fn router(state: AppState) -> Router {
             HeaderName::from_static("cross-origin-embedder-policy"),
             HeaderValue::from_static("require-corp"),
         ))
-        .layer(TraceLayer::new_for_http());
+        .layer(TraceLayer::new_for_http())
+        .layer(middleware::from_fn(limit_headers));
     if !state.options.cors_origins.is_empty() {
         let origins: Vec<HeaderValue> = state
             .options

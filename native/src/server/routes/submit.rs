@@ -202,6 +202,24 @@ async fn receive(
     Ok((config, data, shown, method))
 }
 
+/// Reads and drops what is left of `request`'s body (at most what an upload may hold)
+/// before answering `refusal`: a client still sending its upload would otherwise meet a
+/// closed connection instead of the 429 and its `Retry-After`. Nothing is stored or
+/// parsed, and the upload timeout still bounds the time.
+async fn drain(request: Request, limit: u64, refusal: ApiError) -> ApiError {
+    use futures_util::StreamExt;
+    let cap = limit + CONFIG_LIMIT as u64 + 65_536;
+    let mut seen: u64 = 0;
+    let mut body = request.into_body().into_data_stream();
+    while let Some(Ok(chunk)) = body.next().await {
+        seen += chunk.len() as u64;
+        if seen > cap {
+            break;
+        }
+    }
+    refusal
+}
+
 /// Submit a job.
 #[utoipa::path(
     post, path = "/api/jobs", tag = "jobs",
@@ -242,12 +260,11 @@ pub async fn submit(
     };
     let st = state.clone();
     if tokio::task::spawn_blocking(move || st.store.queued()).await?? >= state.options.max_queued {
-        return Err(queue_full());
+        return Err(drain(request, limit, queue_full()).await);
     }
     let Ok(_permit) = state.submissions.clone().try_acquire_owned() else {
-        return Err(ApiError::TooMany(
-            "too many submissions in progress; retry later".into(),
-        ));
+        let busy = ApiError::TooMany("too many submissions in progress; retry later".into());
+        return Err(drain(request, limit, busy).await);
     };
     let content_type = request
         .headers()

@@ -1,0 +1,49 @@
+//! HDF5 files held in memory, read by hdf5-pure (pure Rust: it compiles to wasm32) through
+//! the shared layout detection of [`super::hdf5`]. The browser app reads dropped files
+//! with it, and the fuzz target `hdf5_layout` drives it with arbitrary bytes.
+
+use super::hdf5::{Hdf5Tree, read_stack};
+use super::prepare::DataError;
+use super::stack::RawStack;
+
+/// An HDF5 file parsed by hdf5-pure.
+struct PureTree(hdf5_pure::File);
+
+impl Hdf5Tree for PureTree {
+    fn exists(&self, path: &str) -> bool {
+        self.0.dataset(path).is_ok() || self.0.group(path).is_ok()
+    }
+
+    fn members(&self, group: &str) -> Result<Vec<String>, String> {
+        let g = if group.is_empty() {
+            self.0.root()
+        } else {
+            self.0.group(group).map_err(|e| e.to_string())?
+        };
+        let mut names = g.groups().map_err(|e| e.to_string())?;
+        names.extend(g.datasets().map_err(|e| e.to_string())?);
+        Ok(names)
+    }
+
+    fn read_f64(&self, path: &str) -> Result<(Vec<usize>, Vec<f64>), String> {
+        let ds = self.0.dataset(path).map_err(|e| e.to_string())?;
+        let shape = ds.shape().map_err(|e| e.to_string())?;
+        let values = ds.read_f64().map_err(|e| e.to_string())?;
+        Ok((shape.into_iter().map(|d| d as usize).collect(), values))
+    }
+
+    fn shape(&self, path: &str) -> Result<Vec<usize>, String> {
+        let ds = self.0.dataset(path).map_err(|e| e.to_string())?;
+        let shape = ds.shape().map_err(|e| e.to_string())?;
+        Ok(shape.into_iter().map(|d| d as usize).collect())
+    }
+}
+
+/// Reads every matrix of the HDF5 file `bytes` (any supported layout).
+pub fn read_stack_from_bytes(bytes: Vec<u8>) -> Result<RawStack, DataError> {
+    let file = hdf5_pure::File::from_bytes(bytes).map_err(|e| DataError {
+        dataset: None,
+        reason: format!("not a readable HDF5 file: {e}"),
+    })?;
+    read_stack(&PureTree(file))
+}

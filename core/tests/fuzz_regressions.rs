@@ -1,0 +1,22 @@
+//! Inputs the fuzz targets (`fuzz/`, `scripts/fuzz.sh`) found, kept as tests: each must
+//! now give a clear error, within bounded memory.
+
+use std::path::Path;
+
+fn input(target: &str, name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/data/fuzz")
+        .join(target)
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A mutated small fixture whose matrix shape claims ~238 000² cells: the reader reserved
+/// the window from the shape (455 GB) before reading a block.
+#[test]
+fn hdf5_shape_claims_do_not_reserve_memory() {
+    let bytes = input("hdf5_layout", "huge-shape-claim.h5");
+    let r = heterodyne_core::data::hdf5_bytes::read_stack_from_bytes(bytes);
+    let e = r.expect_err("a corrupt file");
+    assert!(!e.to_string().is_empty());
+}
