@@ -2,10 +2,9 @@
 //! - the medium fixture (N = 500 × 3 angles): wall time of the whole `heterodyne fit`
 //!   process, iterations, time per iteration, peak RSS — next to the Python package's
 //!   figures on this machine kind (shared/peer-results.md);
-//! - N = 2000 × 3 angles: time per Gauss–Newton iteration (one normal-equation pass) for
-//!   each memory strategy.
-//!
 //! - the NLSQ fit phase with 1, 2, … pinned threads (`BENCH_SCALING`, default `1,2`).
+//!
+//! One Gauss–Newton evaluation per memory strategy at N = 2000 × 3: `--bench scale`.
 //!
 //! Run: `cargo bench -p heterodyne --bench fit` (needs ../shared/fixtures for the first
 //! parts; `BENCH_THREADS` sets the pool, default 2).
@@ -14,12 +13,6 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use heterodyne_core::exec::Par;
-use heterodyne_core::model::{HeterodyneModel, PhysicsParams, Scaling, TimeGrid};
-use heterodyne_core::nlsq::{
-    FitProblem, PerAngleMode, PhysicsStart, ResidualSupport, ScalingInputs, ScalingLayout,
-    Strategy, normal::normal_equations,
-};
 
 /// The Python package, CLI end to end on the medium fixture (peer-results.md).
 const PYTHON_MEDIUM_CLI_S: f64 = 33.1;
@@ -173,75 +166,10 @@ fn scaling(dir: &Path) {
     }
 }
 
-fn large(threads: usize) {
-    let n = 2000;
-    let phi = vec![0.0, 45.0, 90.0];
-    let grid = TimeGrid::window(0.025, n).expect("grid");
-    let model = HeterodyneModel::new(grid, 0.0054, phi.clone()).expect("model");
-    let truth = PhysicsParams::from_array([
-        500.0, 0.1, 10.0, 1000.0, 0.2, 50.0, 50.0, 0.2, 5.0, 0.4, 0.02, 25.0, 0.1, 3.0,
-    ]);
-    let c2 = model
-        .c2(&truth, &Scaling::uniform(3, 0.1, 1.0), Par::Seq)
-        .expect("c2");
-    let t = grid.times();
-    let layout = ScalingLayout::new(
-        PerAngleMode::Averaged,
-        &ScalingInputs {
-            phi: &phi,
-            c2: &c2,
-            n,
-            t: &t,
-            contrast: 0.1,
-            offset: 1.0,
-            fourier_order: 2,
-            constant_scaling_threshold: 3,
-        },
-    );
-    let problem = FitProblem::new(
-        model,
-        &c2,
-        None,
-        ResidualSupport::default(),
-        PhysicsStart::registry(truth),
-        layout,
-    )
-    .expect("problem");
-    let (x, _, _) = problem.start();
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .expect("pool");
-    println!(
-        "N = 2000 × 3 angles ({} cells, {} parameters), one Gauss–Newton iteration:",
-        problem.n_cells(),
-        problem.n_params()
-    );
-    for strategy in [Strategy::Dense, Strategy::Chunked, Strategy::Streaming] {
-        let mut times = Vec::new();
-        for _ in 0..3 {
-            let t0 = Instant::now();
-            let normal = pool.install(|| {
-                normal_equations(&problem, &x, strategy, 65_536, Par::threads(threads))
-            });
-            times.push(t0.elapsed().as_secs_f64());
-            std::hint::black_box(normal);
-        }
-        times.sort_by(f64::total_cmp);
-        println!(
-            "  {:<10} {:>8.1} ms  ({:.1} ns per cell)",
-            strategy.name(),
-            times[1] * 1e3,
-            times[1] * 1e9 / problem.n_cells() as f64
-        );
-    }
-}
-
 fn main() {
     let threads = std::env::var("BENCH_THREADS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(2);
     medium(threads);
-    large(threads);
 }

@@ -195,6 +195,25 @@ fn kernels(n: usize, phi: &[f64], threads: usize, fma_rate: f64) -> (f64, f64, f
             pool.install(|| normal_equations(&problem, &x, Strategy::Separable, 65_536, par)),
         );
     });
+    if n == 2000 {
+        // The per-cell strategies on the same point, for comparison.
+        let per: Vec<String> = [Strategy::Dense, Strategy::Chunked, Strategy::Streaming]
+            .into_iter()
+            .map(|s| {
+                let t = median(3, || {
+                    std::hint::black_box(
+                        pool.install(|| normal_equations(&problem, &x, s, 65_536, par)),
+                    );
+                });
+                format!("{} {:.0} ms", s.name(), t * 1e3)
+            })
+            .collect();
+        eprintln!(
+            "N = 2000 × 3, one Gauss–Newton evaluation: separable {:.0} ms, {}",
+            step * 1e3,
+            per.join(", ")
+        );
+    }
     let p = problem.n_params() as f64;
     let fmas = problem.n_cells() as f64 * p * (p + 1.0) / 2.0;
     let limit = fmas / (fma_rate * threads as f64);

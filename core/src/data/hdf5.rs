@@ -6,7 +6,7 @@
 use std::ops::Range;
 
 use super::prepare::DataError;
-use super::stack::{RawStack, rebuild_half_matrix};
+use super::stack::{RawStack, per_matrix, rebuild_half_matrix, stack_shape};
 
 /// What the layout detection needs from an HDF5 file. Paths have no leading slash; the
 /// root group is `""`.
@@ -364,25 +364,8 @@ fn stack_from(
     layout: &'static str,
 ) -> Result<StackIndex, DataError> {
     let shape = tree.shape(name).map_err(|e| at(name, e))?;
-    let (k, n, three_d) = match *shape.as_slice() {
-        [a, b] if a == b && a > 0 => (1, a, false),
-        [k, a, b] if a == b && a > 0 => (k, a, true),
-        _ => {
-            return Err(at(
-                name,
-                format!(
-                    "expected a square two-time array, (N, N) or (n, N, N); found shape {shape:?}"
-                ),
-            ));
-        }
-    };
-    let per = |v: Option<Vec<f64>>| -> Vec<Option<f64>> {
-        match v {
-            Some(v) if v.len() == k => v.into_iter().map(Some).collect(),
-            Some(v) if !v.is_empty() => vec![Some(v[0]); k],
-            _ => vec![None; k],
-        }
-    };
+    let (k, n, three_d) = stack_shape(&shape).map_err(|e| at(name, e))?;
+    let per = |v| per_matrix(v, k);
     Ok(StackIndex {
         layout,
         n,

@@ -48,22 +48,8 @@ impl RawStack {
         t: Option<Vec<f64>>,
         layout: &'static str,
     ) -> Result<Self, String> {
-        let (k, n) = match *shape {
-            [a, b] if a == b && a > 0 => (1, a),
-            [k, a, b] if a == b && a > 0 => (k, a),
-            _ => {
-                return Err(format!(
-                    "expected a square two-time array, (N, N) or (n, N, N); found shape {shape:?}"
-                ));
-            }
-        };
-        let per = |v: Option<Vec<f64>>| -> Vec<Option<f64>> {
-            match v {
-                Some(v) if v.len() == k => v.into_iter().map(Some).collect(),
-                Some(v) if !v.is_empty() => vec![Some(v[0]); k],
-                _ => vec![None; k],
-            }
-        };
+        let (k, n, _) = stack_shape(shape)?;
+        let per = |v| per_matrix(v, k);
         Ok(Self {
             c2,
             n,
@@ -74,6 +60,27 @@ impl RawStack {
             layout,
             notes: Vec::new(),
         })
+    }
+}
+
+/// Matrices and size of a stack stored as one `(N, N)` or `(k, N, N)` array: (k, N,
+/// whether it is 3-D). `Err` describes a bad shape.
+pub fn stack_shape(shape: &[usize]) -> Result<(usize, usize, bool), String> {
+    match *shape {
+        [a, b] if a == b && a > 0 => Ok((1, a, false)),
+        [k, a, b] if a == b && a > 0 => Ok((k, a, true)),
+        _ => Err(format!(
+            "expected a square two-time array, (N, N) or (n, N, N); found shape {shape:?}"
+        )),
+    }
+}
+
+/// One value per matrix from a per-matrix array (`k` values) or a single value for all.
+pub fn per_matrix(v: Option<Vec<f64>>, k: usize) -> Vec<Option<f64>> {
+    match v {
+        Some(v) if v.len() == k => v.into_iter().map(Some).collect(),
+        Some(v) if !v.is_empty() => vec![Some(v[0]); k],
+        _ => vec![None; k],
     }
 }
 

@@ -20,6 +20,9 @@ pub mod scaling;
 pub mod strategy;
 pub mod trust_region;
 
+#[cfg(test)]
+mod test_problem;
+
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
