@@ -20,3 +20,13 @@ fn hdf5_shape_claims_do_not_reserve_memory() {
     let e = r.expect_err("a corrupt file");
     assert!(!e.to_string().is_empty());
 }
+
+/// A mutated fixture whose dataset yields fewer values than its shape: the whole-read
+/// block slicer indexed past the end (a panic in the page and the fuzzer).
+#[test]
+fn hdf5_values_shorter_than_their_shape_are_an_error() {
+    let bytes = input("hdf5_layout", "fewer-values-than-shape.h5");
+    let r = heterodyne_core::data::hdf5_bytes::read_stack_from_bytes(bytes);
+    let e = r.expect_err("a corrupt file");
+    assert!(!e.to_string().is_empty());
+}

@@ -13,7 +13,6 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-
 /// The Python package, CLI end to end on the medium fixture (peer-results.md).
 const PYTHON_MEDIUM_CLI_S: f64 = 33.1;
 /// …and its compiled second fit in-process.

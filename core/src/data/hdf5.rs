@@ -38,6 +38,12 @@ pub trait Hdf5Tree {
             return Err(format!("block {rows:?} × {cols:?} outside shape {shape:?}"));
         }
         let base = index.unwrap_or(0) * n_rows * n_cols;
+        // A reader's values need not match the shape it reports (a fuzzed file returned
+        // fewer): check before slicing.
+        let claimed: usize = shape.iter().product();
+        if v.len() != claimed || base + n_rows * n_cols > v.len() {
+            return Err(format!("holds {} values for its shape {shape:?}", v.len()));
+        }
         let mut out = Vec::with_capacity(rows.len() * cols.len());
         for i in rows {
             out.extend_from_slice(&v[base + i * n_cols + cols.start..base + i * n_cols + cols.end]);

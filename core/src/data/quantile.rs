@@ -59,13 +59,19 @@ pub fn contrast_offset_from_quantiles(c2: &[f64], n: usize, t: &[f64]) -> (f64, 
     // N = 4000 the cells of one matrix take 128 MB.
     let lag = |e: usize| (t[e / n] - t[e % n]).abs();
     let finite = |e: &usize| c2[*e].is_finite();
-    let mut lags: Vec<f64> = (0..n * n).filter(finite).map(lag).collect();
-    if lags.len() < 100 {
-        return (0.5, 1.0);
-    }
-    let hi_lag = percentile(&mut lags, 80.0).unwrap_or(0.0);
-    let lo_lag = percentile(&mut lags, 20.0).unwrap_or(0.0);
-    drop(lags);
+    let sorted = t[..n].windows(2).all(|w| w[0] <= w[1]);
+    let (hi_lag, lo_lag) = if sorted && n * n >= 100 && c2[..n * n].iter().all(|v| v.is_finite()) {
+        (lag_percentile(&t[..n], 80.0), lag_percentile(&t[..n], 20.0))
+    } else {
+        let mut lags: Vec<f64> = (0..n * n).filter(finite).map(lag).collect();
+        if lags.len() < 100 {
+            return (0.5, 1.0);
+        }
+        (
+            percentile(&mut lags, 80.0).unwrap_or(0.0),
+            percentile(&mut lags, 20.0).unwrap_or(0.0),
+        )
+    };
     let region = |keep: &dyn Fn(f64) -> bool| -> Vec<f64> {
         let sel: Vec<f64> = (0..n * n)
             .filter(|e| finite(e) && keep(lag(*e)))
@@ -81,6 +87,43 @@ pub fn contrast_offset_from_quantiles(c2: &[f64], n: usize, t: &[f64]) -> (f64, 
     let ceiling = percentile(&mut region(&|l| l <= lo_lag), 90.0).unwrap_or(1.5);
     let offset = offset.clamp(0.5, 1.5);
     ((ceiling - offset).clamp(0.0, 1.0), offset)
+}
+
+/// [`percentile`] of the lags `|t_i − t_j|` over all n² pairs of the sorted times `t`,
+/// without the n² array: each order statistic by bisection over the (non-negative) f64
+/// values, counting per row with binary searches. The computed lag `fl(t_j − t_i)` is
+/// monotone in j on either side of i, so the counts — and the result — are exactly those
+/// of the array.
+fn lag_percentile(t: &[f64], p: f64) -> f64 {
+    let n = t.len();
+    let count_le = |v: f64| -> usize {
+        (0..n)
+            .map(|i| {
+                // j ≥ i: lag grows with j; j < i: lag grows as j falls.
+                let right = t[i..].partition_point(|&tj| (t[i] - tj).abs() <= v);
+                let left = i - t[..i].partition_point(|&tj| (t[i] - tj).abs() > v);
+                left + right
+            })
+            .sum()
+    };
+    // The k-th smallest (0-based): the least v with more than k lags ≤ v.
+    let kth = |k: usize| -> f64 {
+        let (mut lo, mut hi) = (0u64, (t[n - 1] - t[0]).abs().to_bits());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if count_le(f64::from_bits(mid)) > k {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        f64::from_bits(lo)
+    };
+    let pos = p / 100.0 * (n * n - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    let at_lo = kth(lo);
+    let at_hi = if hi == lo { at_lo } else { kth(hi) };
+    at_lo + (at_hi - at_lo) * (pos - lo as f64)
 }
 
 /// The reference's per-angle 5 %/95 % estimate (`per_angle_mode: constant`): offset = 5 %
@@ -108,6 +151,22 @@ mod tests {
             let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
             let want = sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64);
             assert_eq!(percentile(&mut v.clone(), p), Some(want), "p = {p}");
+        }
+    }
+
+    #[test]
+    fn lag_percentiles_without_the_array_are_exact() {
+        let uniform: Vec<f64> = (1..=57).map(|k| k as f64 * 0.1).collect();
+        let uneven: Vec<f64> = (0..43)
+            .map(|k| (k as f64).powf(1.3) * 0.37 + ((k * 7) % 5) as f64 * 1e-3)
+            .collect();
+        for t in [uniform, uneven] {
+            let n = t.len();
+            let mut all: Vec<f64> = (0..n * n).map(|e| (t[e / n] - t[e % n]).abs()).collect();
+            for p in [0.0, 20.0, 50.0, 80.0, 99.0, 100.0] {
+                let want = percentile(&mut all, p).expect("p");
+                assert_eq!(lag_percentile(&t, p).to_bits(), want.to_bits(), "p = {p}");
+            }
         }
     }
 

@@ -49,6 +49,9 @@ impl RawStack {
         layout: &'static str,
     ) -> Result<Self, String> {
         let (k, n, _) = stack_shape(shape)?;
+        if c2.len() != k * n * n {
+            return Err(format!("holds {} values for its shape {shape:?}", c2.len()));
+        }
         let per = |v| per_matrix(v, k);
         Ok(Self {
             c2,

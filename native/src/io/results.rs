@@ -140,8 +140,13 @@ pub fn write_fit_npz(
     for a in 0..n_phi {
         let fit = fit_of(a)?;
         let d = &data[a * nn..(a + 1) * nn];
-        let resid: Vec<f64> = d.iter().zip(&fit).map(|(d, f)| d - f).collect();
-        write_f64(&mut zip, &resid, "residuals")?;
+        // Block by block: a residual matrix would be one more copy of an angle.
+        let mut resid = Vec::with_capacity(65_536);
+        for (db, fb) in d.chunks(65_536).zip(fit.chunks(65_536)) {
+            resid.clear();
+            resid.extend(db.iter().zip(fb).map(|(d, f)| d - f));
+            write_f64(&mut zip, &resid, "residuals")?;
+        }
     }
     for (name, v) in [("t", t), ("phi", phi), ("q", &[q][..])] {
         start(&mut zip, name, &[v.len()])?;

@@ -92,6 +92,9 @@ impl Hdf5Tree for Tree {
 const CHUNK_CACHE_BYTES: usize = 1 << 30;
 
 fn open(path: &Path) -> Result<File, IoError> {
+    // w0 = 1: a chunk whose rows have all been read is evicted first, so row-block chunks
+    // (what `simulate` writes) stay a block or two in the cache; only a chunk spanning
+    // the whole matrix is held until the matrix is read.
     File::with_options()
         .with_fapl(|p| p.chunk_cache(521, CHUNK_CACHE_BYTES, 1.0))
         .open(path)

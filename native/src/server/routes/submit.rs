@@ -202,13 +202,15 @@ async fn receive(
     Ok((config, data, shown, method))
 }
 
-/// Reads and drops what is left of `request`'s body (at most what an upload may hold)
-/// before answering `refusal`: a client still sending its upload would otherwise meet a
-/// closed connection instead of the 429 and its `Retry-After`. Nothing is stored or
-/// parsed, and the upload timeout still bounds the time.
-async fn drain(request: Request, limit: u64, refusal: ApiError) -> ApiError {
+/// Bytes over the limit that a refused request may still send (and have dropped).
+const DRAIN_OVER_LIMIT: u64 = 16 << 20;
+
+/// Reads and drops what is left of `request`'s body (at most `cap` bytes) before
+/// answering `refusal`: a client still sending its upload would otherwise meet a closed
+/// connection instead of the answer (the 429 and its `Retry-After`, or the 413). Nothing
+/// is stored or parsed, and the upload timeout still bounds the time.
+async fn drain(request: Request, cap: u64, refusal: ApiError) -> ApiError {
     use futures_util::StreamExt;
-    let cap = limit + CONFIG_LIMIT as u64 + 65_536;
     let mut seen: u64 = 0;
     let mut body = request.into_body().into_data_stream();
     while let Some(Ok(chunk)) = body.next().await {
@@ -249,7 +251,13 @@ pub async fn submit(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit + CONFIG_LIMIT as u64 + 65_536) {
+    let cap = limit + CONFIG_LIMIT as u64 + 65_536;
+    if let Some(n) = declared.filter(|n| *n > cap) {
+        // A body a little over the limit is read and dropped so the client sees the 413
+        // (many stop reading at a reset); a far larger one is cut off at once.
+        if n - cap <= DRAIN_OVER_LIMIT {
+            return Err(drain(request, n, ApiError::TooLarge { limit }).await);
+        }
         return Err(ApiError::TooLarge { limit });
     }
     let queue_full = || {
@@ -260,11 +268,11 @@ pub async fn submit(
     };
     let st = state.clone();
     if tokio::task::spawn_blocking(move || st.store.queued()).await?? >= state.options.max_queued {
-        return Err(drain(request, limit, queue_full()).await);
+        return Err(drain(request, cap, queue_full()).await);
     }
     let Ok(_permit) = state.submissions.clone().try_acquire_owned() else {
         let busy = ApiError::TooMany("too many submissions in progress; retry later".into());
-        return Err(drain(request, limit, busy).await);
+        return Err(drain(request, cap, busy).await);
     };
     let content_type = request
         .headers()
