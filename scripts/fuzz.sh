@@ -16,7 +16,7 @@ targets=("$@")
 nightly=nightly-2026-05-20
 export HETERODYNE_WEB=skip
 export CARGO_TARGET_DIR=${FUZZ_TARGET_DIR:-$HOME/.cache/heterodyne-rs/fuzz-target}
-command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --version 0.13.2 --locked
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --version 0.13.2
 corpus=$CARGO_TARGET_DIR/corpus
 mkdir -p "$corpus"/{npz,hdf5_layout,config,multipart}
 cp -n tests/data/datasets/small.npz "$corpus/npz/" 2>/dev/null || true
@@ -49,10 +49,18 @@ for t in "${targets[@]}"; do
     # one size so the fuzzer keeps looking for everything else.
     limits=(-rss_limit_mb=2048)
     [ "$t" = hdf5_layout ] && limits=(-rss_limit_mb=9000 -malloc_limit_mb=4100)
+    log=$CARGO_TARGET_DIR/fuzz-$t.log
+    status=0
     cargo +"$nightly" fuzz run -O "$t" "$corpus/$t" -- \
-        -max_total_time="$seconds" "${limits[@]}" -timeout=20 -print_final_stats=1 2>&1 |
-        grep -E "stat::number_of_executed_units|stat::peak_rss_mb|Done|ERROR|SUMMARY|panicked" || true
-    # cargo fuzz exits non-zero on a crash; pipefail is lost through grep, so check artifacts.
+        -max_total_time="$seconds" "${limits[@]}" -timeout=20 -print_final_stats=1 \
+        >"$log" 2>&1 || status=$?
+    grep -E "stat::number_of_executed_units|stat::peak_rss_mb|^Done|ERROR|SUMMARY|panicked" "$log" || true
+    # A run that never finished its time (did not start, crashed) fails, with or without
+    # an artifact.
+    if [ "$status" -ne 0 ] || ! grep -q "^Done [0-9]* runs" "$log"; then
+        echo "fuzz $t: exit status $status; see $log" >&2
+        exit 1
+    fi
     if compgen -G "artifacts/$t/*" >/dev/null; then
         echo "fuzz $t: crash inputs in fuzz/artifacts/$t/" >&2
         ls "artifacts/$t" >&2

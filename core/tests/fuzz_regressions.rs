@@ -44,3 +44,13 @@ fn hdf5_chunk_spans_beyond_the_file_are_an_error() {
     let r = heterodyne_core::data::hdf5_bytes::read_stack_from_bytes(bytes);
     assert!(r.is_err());
 }
+
+/// A flat layout whose 3-D array claims 2³⁴ matrices: the scan allocated the per-matrix
+/// q/φ lists from the shape before reading anything.
+#[test]
+fn hdf5_matrix_counts_are_bounded_before_anything_is_allocated() {
+    let bytes = input("hdf5_layout", "huge-matrix-count.h5");
+    let r = heterodyne_core::data::hdf5_bytes::read_stack_from_bytes(bytes);
+    let e = r.expect_err("a corrupt file");
+    assert!(!e.to_string().is_empty());
+}

@@ -83,6 +83,9 @@ pub struct StackIndex {
     pub half: bool,
 }
 
+/// Most matrices one 3-D array may hold (detector (q, φ) bins are at most thousands).
+const MAX_MATRICES: usize = 1 << 16;
+
 /// Rows read per block by [`read_window`]: the block buffer stays a few MB at any N.
 const ROWS_PER_BLOCK: usize = 256;
 
@@ -371,6 +374,14 @@ fn stack_from(
 ) -> Result<StackIndex, DataError> {
     let shape = tree.shape(name).map_err(|e| at(name, e))?;
     let (k, n, three_d) = stack_shape(&shape).map_err(|e| at(name, e))?;
+    // The shape is a claim, read before any value (a fuzzed file claimed 2³⁴ matrices
+    // and the per-matrix lists were allocated from it).
+    if k > MAX_MATRICES {
+        return Err(at(
+            name,
+            format!("claims {k} matrices; a two-time stack holds at most {MAX_MATRICES}"),
+        ));
+    }
     let per = |v| per_matrix(v, k);
     Ok(StackIndex {
         layout,
