@@ -54,3 +54,13 @@ fn hdf5_matrix_counts_are_bounded_before_anything_is_allocated() {
     let e = r.expect_err("a corrupt file");
     assert!(!e.to_string().is_empty());
 }
+
+/// A dataset of unwritten chunks claiming 11.8 GB of fill value: hdf5-pure materialises
+/// it; the in-memory reader now refuses such claims before reading.
+#[test]
+fn hdf5_fill_value_claims_are_refused_before_reading() {
+    let bytes = input("hdf5_layout", "fill-value-11gb.h5");
+    let r = heterodyne_core::data::hdf5_bytes::read_stack_from_bytes(bytes);
+    let e = r.expect_err("a file claiming gigabytes");
+    assert!(!e.to_string().is_empty());
+}

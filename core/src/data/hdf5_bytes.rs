@@ -6,6 +6,10 @@ use super::hdf5::{Hdf5Tree, read_stack};
 use super::prepare::DataError;
 use super::stack::RawStack;
 
+/// Most values one dataset may claim (2 GiB as float64): more than a page can hold, and
+/// far more than the two-time files it is meant for.
+const MAX_VALUES: u64 = 1 << 28;
+
 /// An HDF5 file parsed by hdf5-pure.
 struct PureTree(hdf5_pure::File);
 
@@ -28,6 +32,17 @@ impl Hdf5Tree for PureTree {
     fn read_f64(&self, path: &str) -> Result<(Vec<usize>, Vec<f64>), String> {
         let ds = self.0.dataset(path).map_err(|e| e.to_string())?;
         let shape = ds.shape().map_err(|e| e.to_string())?;
+        // hdf5-pure materialises the whole dataset, unwritten chunks as fill values, so a
+        // small file can claim gigabytes (a fuzzed one asked for 11.8 GB): refuse first.
+        let values_claimed = shape
+            .iter()
+            .try_fold(1u64, |acc, &d| acc.checked_mul(d))
+            .unwrap_or(u64::MAX);
+        if values_claimed > MAX_VALUES {
+            return Err(format!(
+                "claims {values_claimed} values (shape {shape:?}); this in-memory reader holds at most {MAX_VALUES}"
+            ));
+        }
         let values = ds.read_f64().map_err(|e| e.to_string())?;
         Ok((shape.into_iter().map(|d| d as usize).collect(), values))
     }
