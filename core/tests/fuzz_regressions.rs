@@ -57,10 +57,14 @@ fn hdf5_matrix_counts_are_bounded_before_anything_is_allocated() {
 
 /// A dataset of unwritten chunks claiming 11.8 GB of fill value: hdf5-pure materialises
 /// it; the in-memory reader now refuses such claims before reading.
+/// The second: 9.2 GB of fill sized by a claimed element size / chunk shape, not the
+/// dataset's shape.
 #[test]
 fn hdf5_fill_value_claims_are_refused_before_reading() {
-    let bytes = input("hdf5_layout", "fill-value-11gb.h5");
-    let r = heterodyne_core::data::hdf5_bytes::read_stack_from_bytes(bytes);
-    let e = r.expect_err("a file claiming gigabytes");
-    assert!(!e.to_string().is_empty());
+    for name in ["fill-value-11gb.h5", "fill-value-chunk-9gb.h5"] {
+        let bytes = input("hdf5_layout", name);
+        let r = heterodyne_core::data::hdf5_bytes::read_stack_from_bytes(bytes);
+        let e = r.expect_err("a file claiming gigabytes");
+        assert!(!e.to_string().is_empty(), "{name}");
+    }
 }

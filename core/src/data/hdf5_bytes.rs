@@ -10,6 +10,9 @@ use super::stack::RawStack;
 /// far more than the two-time files it is meant for.
 const MAX_VALUES: u64 = 1 << 28;
 
+/// Most bytes of raw storage (the dataset, or one chunk) the reader asks hdf5-pure for.
+const MAX_RAW_BYTES: u64 = 1 << 31;
+
 /// An HDF5 file parsed by hdf5-pure.
 struct PureTree(hdf5_pure::File);
 
@@ -41,6 +44,24 @@ impl Hdf5Tree for PureTree {
         if values_claimed > MAX_VALUES {
             return Err(format!(
                 "claims {values_claimed} values (shape {shape:?}); this in-memory reader holds at most {MAX_VALUES}"
+            ));
+        }
+        // …and its raw buffers are sized by element size and chunk shape, which a file
+        // can claim independently of the shape (9.2 GB of fill from a 2 KB file).
+        let element = ds.element_size().map_err(|e| e.to_string())?;
+        let chunk = ds
+            .chunk_shape()
+            .map_err(|e| e.to_string())?
+            .unwrap_or_default();
+        let bytes = |dims: &[u64]| {
+            dims.iter()
+                .try_fold(element, |acc, &d| acc.checked_mul(d))
+                .unwrap_or(u64::MAX)
+        };
+        let raw = bytes(&shape).max(bytes(&chunk));
+        if raw > MAX_RAW_BYTES {
+            return Err(format!(
+                "claims {raw} bytes of storage (shape {shape:?}, chunks {chunk:?}, {element}-byte elements); this in-memory reader holds at most {MAX_RAW_BYTES}"
             ));
         }
         let values = ds.read_f64().map_err(|e| e.to_string())?;
