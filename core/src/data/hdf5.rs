@@ -19,6 +19,11 @@ pub trait Hdf5Tree {
     fn read_f64(&self, path: &str) -> Result<(Vec<usize>, Vec<f64>), String>;
     /// Shape of dataset `path`, without reading it.
     fn shape(&self, path: &str) -> Result<Vec<usize>, String>;
+    /// Whether [`Hdf5Tree::read_f64_block`] reads only the block (hyperslabs). Readers
+    /// that read the whole dataset per call are asked for one block per matrix.
+    fn reads_blocks(&self) -> bool {
+        false
+    }
     /// Rows `rows` × columns `cols` of the 2-D dataset `path`, or of its matrix `index`
     /// along the first axis when it is 3-D, as float64 row-major. The default reads the
     /// whole dataset; a reader with hyperslab selection reads only the block.
@@ -122,7 +127,14 @@ pub fn read_window(
         let first = c2.len();
         let mut r = start;
         while r < start + m {
-            let end = (r + ROWS_PER_BLOCK).min(start + m);
+            // A whole-dataset reader per block would read the matrix once per block (a
+            // fuzzed file made that a hang): one block per matrix for it.
+            let step = if tree.reads_blocks() {
+                ROWS_PER_BLOCK
+            } else {
+                m
+            };
+            let end = (r + step).min(start + m);
             let block = tree
                 .read_f64_block(&src.dataset, src.index, r..end, start..start + m)
                 .map_err(|e| at(&src.dataset, e))?;
