@@ -163,3 +163,26 @@ pub fn prepare(
     }
     finish(selection, c2)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    #[test]
+    fn the_window_is_cut_then_its_diagonal_corrected() {
+        let c2: Vec<f64> = (0..16).map(f64::from).collect();
+        let raw = RawStack::from_array(&[4, 4], c2, Some(vec![0.0054]), None, None, "flat")
+            .expect("stack");
+        let yaml = "analyzer_parameters:\n  dt: 0.1\n  start_frame: 2\n  end_frame: 3\n  scattering:\n    wavevector_q: 0.0054\nparameters:\n  reference:\n    D0_ref: {value: 500}\n";
+        let config = Config::parse(std::path::Path::new("t.yaml"), yaml).expect("config");
+        let p = prepare(&raw, &config.analyzer, &config.fit, None).expect("prepare");
+        // Window [[5, 6], [9, 10]]; the diagonal becomes the side band's mean (6 + 9)/2.
+        assert_eq!((p.n, p.c2), (2, vec![7.5, 6.0, 9.0, 7.5]));
+        for (start, end) in [(2, 5), (0, 2)] {
+            let mut analyzer = config.analyzer.clone();
+            (analyzer.start_frame, analyzer.end_frame) = (start, end);
+            assert!(prepare(&raw, &analyzer, &config.fit, None).is_err());
+        }
+    }
+}

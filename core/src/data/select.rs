@@ -27,21 +27,6 @@ pub fn window_check(n: usize, start: usize, end: usize) -> Result<()> {
     Ok(())
 }
 
-/// Cuts the 1-based inclusive frame window `start..=end` out of every `n×n` matrix of
-/// `c2`; returns the new stack and size.
-pub fn trim_frames(c2: &[f64], n: usize, start: usize, end: usize) -> Result<(Vec<f64>, usize)> {
-    window_check(n, start, end)?;
-    let m = end - start + 1;
-    let s0 = start - 1;
-    let mut out = Vec::with_capacity(c2.len() / (n * n) * m * m);
-    for mat in c2.chunks_exact(n * n) {
-        for i in s0..s0 + m {
-            out.extend_from_slice(&mat[i * n + s0..i * n + s0 + m]);
-        }
-    }
-    Ok((out, m))
-}
-
 /// Indices of the matrices of the q-bin nearest to `target` among those within
 /// `tolerance` (1/Å). Matrices without a q are kept only when no matrix has one.
 pub fn select_q(q: &[Option<f64>], target: f64, tolerance: f64) -> Result<Vec<usize>> {
@@ -158,12 +143,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn trims_and_rejects() {
-        let c2: Vec<f64> = (0..16).map(f64::from).collect();
-        let (t, m) = trim_frames(&c2, 4, 2, 3).expect("trim");
-        assert_eq!((t, m), (vec![5.0, 6.0, 9.0, 10.0], 2));
-        assert!(trim_frames(&c2, 4, 2, 5).is_err());
-        assert!(trim_frames(&c2, 4, 0, 2).is_err());
+    fn windows_inside_the_frames_only() {
+        assert!(window_check(4, 2, 3).is_ok());
+        assert!(window_check(4, 2, 5).is_err());
+        assert!(window_check(4, 0, 2).is_err());
+        assert!(window_check(4, 3, 2).is_err());
     }
 
     #[test]

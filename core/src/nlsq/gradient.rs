@@ -303,15 +303,13 @@ fn separable_adjoints(
         for row in rows {
             let (i, a) = (row.i, row.angle);
             // The smooth_abs band: a prefix of the row (C is non-decreasing).
-            let near = |j: usize| f.c_r[j] - f.c_r[i] < tau || f.c_s[j] - f.c_s[i] < tau;
-            let mut jb = row.j_start;
-            while jb < row.j_end && near(jb) {
-                let prim = CellPrimitives::direct(f, q2, &pt.angles[a], i, jb);
-                let cell = row.offset + (jb - row.j_start);
-                let c = add_cell(problem, pt, row, jb, cell, &prim, &mut out.adj);
+            let jb = pt.band_end(row, tau);
+            for j in row.j_start..jb {
+                let prim = CellPrimitives::direct(f, q2, &pt.angles[a], i, j);
+                let cell = row.offset + (j - row.j_start);
+                let c = add_cell(problem, pt, row, j, cell, &prim, &mut out.adj);
                 out.chi2 += c;
                 out.chi2_angle[a] += c;
-                jb += 1;
             }
             if jb == row.j_end {
                 continue;

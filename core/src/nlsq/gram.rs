@@ -36,7 +36,11 @@ use super::normal::Point;
 use super::problem::{FitProblem, RowSpan};
 
 /// Columns per block of the sweep.
-const BLOCK: usize = 128;
+pub(crate) const BLOCK: usize = 128;
+
+/// Most rank-one terms of one angle: 6 per transport parameter, 4 per velocity
+/// parameter and phi0, 8 per fraction parameter, 4 for contrast, 1 for the offset.
+pub(crate) const MAX_TERMS: usize = 6 * 6 + 4 * 4 + 8 * 4 + 4 + 1;
 
 /// The rank-one terms of one angle: `A` and `B` as `[time][term]`, and the gradient index
 /// (0..16) each term belongs to.
@@ -291,25 +295,19 @@ fn angle_gram(
     g
 }
 
-/// JᵀWJ (row-major P×P) at the point `pt`, or `None` when the problem is outside the
-/// separable form's requirements (weights, several segments, rows not reaching the last
-/// column).
+/// JᵀWJ (row-major P×P) at the point `pt`, whose single-segment factors are `fac`. The
+/// caller has checked the problem's form (`normal::separable_form`: unit weights, rows
+/// reaching the last column).
 pub(crate) fn gram(
     problem: &FitProblem,
     pt: &Point,
     fac: &Factors,
     tau: f64,
     par: Par,
-) -> Option<Vec<f64>> {
-    if problem.weight.is_some() {
-        return None;
-    }
+) -> Vec<f64> {
     let f = &pt.factors;
-    let d = f.derivs.as_ref()?;
+    let d = f.derivs.as_ref().expect("derivatives were requested");
     let n = f.len();
-    if problem.rows.iter().any(|r| r.j_end != n) {
-        return None;
-    }
     let n_phi = pt.angles.len();
     let p = problem.n_params();
     let nv = problem.vary_idx.len();
@@ -331,23 +329,21 @@ pub(crate) fn gram(
         }
         let terms = Terms::new(pt, fac, a, &want);
         // Band prefixes: exact cells; the rest of each row goes to the sweep.
-        let near = |i: usize, j: usize| f.c_r[j] - f.c_r[i] < tau || f.c_s[j] - f.c_s[i] < tau;
         let mut sep = Vec::with_capacity(rows.len());
         let mut g = [[0.0; GRAD_LEN]; GRAD_LEN];
         let mut grad = [0.0; GRAD_LEN];
         for row in &rows {
             let i = row.i;
-            let mut jb = row.j_start;
-            while jb < row.j_end && near(i, jb) {
-                let prim = CellPrimitives::direct(f, pt.q2, &pt.angles[a], i, jb);
-                c2_grad_from(f, d, &pt.angles[a], i, jb, &prim, &mut grad);
-                let w = problem.weight_of(row, jb, row.offset + (jb - row.j_start));
+            let jb = pt.band_end(row, tau);
+            for j in row.j_start..jb {
+                let prim = CellPrimitives::direct(f, pt.q2, &pt.angles[a], i, j);
+                c2_grad_from(f, d, &pt.angles[a], i, j, &prim, &mut grad);
+                let w = problem.weight_of(row, j, row.offset + (j - row.j_start));
                 for u in 0..GRAD_LEN {
                     for v in 0..GRAD_LEN {
                         g[u][v] += w * grad[u] * grad[v];
                     }
                 }
-                jb += 1;
             }
             if jb < row.j_end {
                 sep.push((jb, i));
@@ -384,15 +380,14 @@ pub(crate) fn gram(
             }
         }
     }
-    // Exact symmetry (the triangles were summed in different orders).
+    // Exact symmetry: the upper triangle stands for both (its sums are in a different
+    // order from the lower's), as in the per-cell path.
     for u in 0..p {
         for v in 0..u {
-            let m = 0.5 * (jtj[u * p + v] + jtj[v * p + u]);
-            jtj[u * p + v] = m;
-            jtj[v * p + u] = m;
+            jtj[u * p + v] = jtj[v * p + u];
         }
     }
-    Some(jtj)
+    jtj
 }
 
 #[cfg(test)]

@@ -107,6 +107,17 @@ impl Point {
         }
     }
 
+    /// End (exclusive) of `row`'s `smooth_abs` band below the transport increment `tau`:
+    /// the prefix of its cells the separable forms evaluate directly (C is
+    /// non-decreasing, so the band is one run from the row's first column).
+    pub(crate) fn band_end(&self, row: &RowSpan, tau: f64) -> usize {
+        let (f, i) = (&self.factors, row.i);
+        let near = |j: usize| f.c_r[j] - f.c_r[i] < tau || f.c_s[j] - f.c_s[i] < tau;
+        (row.j_start..row.j_end)
+            .find(|&j| !near(j))
+            .unwrap_or(row.j_end)
+    }
+
     /// Calls `visit(cell, j, primitives)` for every cell of `row`. The first cell is
     /// evaluated directly; the rest advance by the recurrences
     /// `h(j+1) = h(j)·exp(−q²ΔC/2)` and a rotation of (cos, sin) by `k·ΔC_v` — no
@@ -296,7 +307,7 @@ fn separable_normal(problem: &FitProblem, pt: &Point, par: Par) -> Option<Normal
         return None;
     }
     let (mut chi2_per_angle, jtr, fac) = gradient::separable_residual_pass(problem, pt, par)?;
-    let jtj = gram::gram(problem, pt, &fac, band_threshold(pt.q2), par)?;
+    let jtj = gram::gram(problem, pt, &fac, band_threshold(pt.q2), par);
     for (c, k) in chi2_per_angle.iter_mut().zip(&problem.constant) {
         *c += k;
     }

@@ -67,10 +67,13 @@ pub fn workspace(
             Strategy::Dense | Strategy::Auto => n_cells * per_cell,
             Strategy::Chunked => threads * chunk_size.max(longest_row) * per_cell,
             Strategy::Streaming => threads * ROW_GROUP * longest_row * per_cell,
-            // The sweep's R×R sums (R ≤ 89 terms) per block, and the row-sum pass.
+            // The sweep's R×R sums per column block (two per block), and the row-sum pass.
             Strategy::Separable => {
-                let blocks = n_cells.div_ceil(longest_row.max(1)).div_ceil(128).max(1);
-                2 * blocks * 89 * 89 * 8 + threads * 64 * longest_row * 8
+                let r = super::gram::MAX_TERMS;
+                let blocks = n_cells
+                    .div_ceil(longest_row.max(1))
+                    .div_ceil(super::gram::BLOCK);
+                2 * blocks.max(1) * r * r * 8 + threads * 64 * longest_row * 8
             }
         }
 }
@@ -89,23 +92,12 @@ pub fn choose(
     threads: usize,
     budget_bytes: usize,
 ) -> Strategy {
-    if requested == Strategy::Separable && !separable {
-        return choose(
-            Strategy::Auto,
-            false,
-            n_cells,
-            n_rows,
-            n_params,
-            chunk_size,
-            threads,
-            budget_bytes,
-        );
-    }
-    if requested != Strategy::Auto {
-        return requested;
-    }
-    if separable {
-        return Strategy::Separable;
+    match requested {
+        // Asked for separable where it cannot apply: the per-cell choice.
+        Strategy::Separable if !separable => {}
+        Strategy::Auto if separable => return Strategy::Separable,
+        Strategy::Auto => {}
+        other => return other,
     }
     let quarter = budget_bytes / 4;
     let fits = |s| workspace(s, n_cells, n_rows, n_params, chunk_size, threads) <= quarter;
