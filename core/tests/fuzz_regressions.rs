@@ -31,18 +31,19 @@ fn hdf5_values_shorter_than_their_shape_are_an_error() {
     assert!(!e.to_string().is_empty());
 }
 
-/// Upstream, not fixed here: hdf5-pure 0.47.0 (`chunk_span.rs`, `ChunkSpanReader::chunk_bytes`)
-/// resizes its buffer to a chunk span the file claims (u32::MAX bytes here, from a 4 KB
-/// file) before checking that the span lies inside the file. The read then fails with an
-/// error, but only after a 4 GiB zero-filled allocation. Run with `--ignored` on a machine
-/// with the memory to see it return the error; `scripts/fuzz.sh` lets `hdf5_layout`
-/// allocate up to that size so the fuzzer keeps looking past it.
+/// Chunk indexes claiming chunks that lie past the end of the file. hdf5-pure 0.47.0
+/// (`chunk_span.rs`, `ChunkSpanReader::chunk_bytes`) sizes its read buffer from such a
+/// claim before checking it (u32::MAX bytes from a 4 KB file; 4 GiB zeroed per chunk and
+/// 12 s for a 22 KB one). The in-memory reader now checks every chunk against the file's
+/// length first, so the error names the chunk and nothing is allocated from the claim.
 #[test]
-#[ignore = "upstream hdf5-pure 0.47.0: allocates a 4 GiB chunk span before checking it"]
-fn hdf5_chunk_spans_beyond_the_file_are_an_error() {
-    let bytes = input("hdf5_layout", "upstream-chunk-span-4gib.h5");
-    let r = heterodyne_core::data::hdf5_bytes::read_stack_from_bytes(bytes);
-    assert!(r.is_err());
+fn hdf5_chunks_past_the_end_of_the_file_are_refused_before_reading() {
+    for name in ["upstream-chunk-span-4gib.h5", "chunk-address-past-end.h5"] {
+        let bytes = input("hdf5_layout", name);
+        let r = heterodyne_core::data::hdf5_bytes::read_stack_from_bytes(bytes);
+        let e = r.expect_err("a corrupt file").to_string();
+        assert!(e.contains("past the end of the"), "{name}: {e}");
+    }
 }
 
 /// A flat layout whose 3-D array claims 2³⁴ matrices: the scan allocated the per-matrix

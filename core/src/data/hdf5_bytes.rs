@@ -13,19 +13,22 @@ const MAX_VALUES: u64 = 1 << 28;
 /// Most bytes of raw storage (the dataset, or one chunk) the reader asks hdf5-pure for.
 const MAX_RAW_BYTES: u64 = 1 << 31;
 
-/// An HDF5 file parsed by hdf5-pure.
-struct PureTree(hdf5_pure::File);
+/// An HDF5 file parsed by hdf5-pure, and its length in bytes.
+struct PureTree {
+    file: hdf5_pure::File,
+    len: u64,
+}
 
 impl Hdf5Tree for PureTree {
     fn exists(&self, path: &str) -> bool {
-        self.0.dataset(path).is_ok() || self.0.group(path).is_ok()
+        self.file.dataset(path).is_ok() || self.file.group(path).is_ok()
     }
 
     fn members(&self, group: &str) -> Result<Vec<String>, String> {
         let g = if group.is_empty() {
-            self.0.root()
+            self.file.root()
         } else {
-            self.0.group(group).map_err(|e| e.to_string())?
+            self.file.group(group).map_err(|e| e.to_string())?
         };
         let mut names = g.groups().map_err(|e| e.to_string())?;
         names.extend(g.datasets().map_err(|e| e.to_string())?);
@@ -33,7 +36,7 @@ impl Hdf5Tree for PureTree {
     }
 
     fn read_f64(&self, path: &str) -> Result<(Vec<usize>, Vec<f64>), String> {
-        let ds = self.0.dataset(path).map_err(|e| e.to_string())?;
+        let ds = self.file.dataset(path).map_err(|e| e.to_string())?;
         let shape = ds.shape().map_err(|e| e.to_string())?;
         // hdf5-pure materialises the whole dataset, unwritten chunks as fill values, so a
         // small file can claim gigabytes (a fuzzed one asked for 11.8 GB): refuse first.
@@ -64,12 +67,29 @@ impl Hdf5Tree for PureTree {
                 "claims {raw} bytes of storage (shape {shape:?}, chunks {chunk:?}, {element}-byte elements); this in-memory reader holds at most {MAX_RAW_BYTES}"
             ));
         }
+        // hdf5-pure 0.47 sizes a chunk's read buffer from the stored size the chunk index
+        // claims before checking it lies in the file (a 22 KB fuzzed file: 4 GiB zeroed
+        // per chunk, 12 s): every chunk must end inside the file. An index hdf5-pure cannot
+        // enumerate (B-tree v2) is left to its own checks.
+        if ds.is_chunked()
+            && let Ok(chunks) = ds.chunks()
+        {
+            for c in &chunks {
+                let end = c.address.checked_add(c.storage_size);
+                if end.is_none_or(|end| end > self.len) {
+                    return Err(format!(
+                        "chunk at element offset {:?} claims {} bytes at byte {}, past the end of the {}-byte file",
+                        c.offset, c.storage_size, c.address, self.len
+                    ));
+                }
+            }
+        }
         let values = ds.read_f64().map_err(|e| e.to_string())?;
         Ok((shape.into_iter().map(|d| d as usize).collect(), values))
     }
 
     fn shape(&self, path: &str) -> Result<Vec<usize>, String> {
-        let ds = self.0.dataset(path).map_err(|e| e.to_string())?;
+        let ds = self.file.dataset(path).map_err(|e| e.to_string())?;
         let shape = ds.shape().map_err(|e| e.to_string())?;
         Ok(shape.into_iter().map(|d| d as usize).collect())
     }
@@ -77,9 +97,10 @@ impl Hdf5Tree for PureTree {
 
 /// Reads every matrix of the HDF5 file `bytes` (any supported layout).
 pub fn read_stack_from_bytes(bytes: Vec<u8>) -> Result<RawStack, DataError> {
+    let len = bytes.len() as u64;
     let file = hdf5_pure::File::from_bytes(bytes).map_err(|e| DataError {
         dataset: None,
         reason: format!("not a readable HDF5 file: {e}"),
     })?;
-    read_stack(&PureTree(file))
+    read_stack(&PureTree { file, len })
 }
