@@ -19,42 +19,52 @@ pub trait Hdf5Tree {
     fn read_f64(&self, path: &str) -> Result<(Vec<usize>, Vec<f64>), String>;
     /// Shape of dataset `path`, without reading it.
     fn shape(&self, path: &str) -> Result<Vec<usize>, String>;
-    /// Whether [`Hdf5Tree::read_f64_block`] reads only the block (hyperslabs). Readers
-    /// that read the whole dataset per call are asked for one block per matrix.
-    fn reads_blocks(&self) -> bool {
-        false
-    }
     /// Rows `rows` × columns `cols` of the 2-D dataset `path`, or of its matrix `index`
-    /// along the first axis when it is 3-D, as float64 row-major. The default reads the
-    /// whole dataset; a reader with hyperslab selection reads only the block.
+    /// along the first axis when it is 3-D, as float64 row-major. A reader with hyperslab
+    /// selection reads only the block; one that reads whole datasets slices with
+    /// [`block_of`].
     fn read_f64_block(
         &self,
         path: &str,
         index: Option<usize>,
         rows: Range<usize>,
         cols: Range<usize>,
-    ) -> Result<Vec<f64>, String> {
-        let (shape, v) = self.read_f64(path)?;
-        let (n_rows, n_cols) = match (index, shape.as_slice()) {
-            (None, [r, c]) | (Some(_), [_, r, c]) => (*r, *c),
-            _ => return Err(format!("unexpected shape {shape:?}")),
-        };
-        if rows.end > n_rows || cols.end > n_cols {
-            return Err(format!("block {rows:?} × {cols:?} outside shape {shape:?}"));
-        }
-        let base = index.unwrap_or(0) * n_rows * n_cols;
-        // A reader's values need not match the shape it reports (a fuzzed file returned
-        // fewer): check before slicing.
-        let claimed: usize = shape.iter().product();
-        if v.len() != claimed || base + n_rows * n_cols > v.len() {
-            return Err(format!("holds {} values for its shape {shape:?}", v.len()));
-        }
-        let mut out = Vec::with_capacity(rows.len() * cols.len());
-        for i in rows {
-            out.extend_from_slice(&v[base + i * n_cols + cols.start..base + i * n_cols + cols.end]);
-        }
-        Ok(out)
+    ) -> Result<Vec<f64>, String>;
+}
+
+/// The block `rows` × `cols` of matrix `index` (`None`: a 2-D dataset) out of a whole
+/// dataset `values` of shape `shape`, row-major.
+pub fn block_of(
+    shape: &[usize],
+    values: &[f64],
+    index: Option<usize>,
+    rows: Range<usize>,
+    cols: Range<usize>,
+) -> Result<Vec<f64>, String> {
+    let (n_rows, n_cols) = match (index, shape) {
+        (None, [r, c]) | (Some(_), [_, r, c]) => (*r, *c),
+        _ => return Err(format!("unexpected shape {shape:?}")),
+    };
+    if rows.end > n_rows || cols.end > n_cols {
+        return Err(format!("block {rows:?} × {cols:?} outside shape {shape:?}"));
     }
+    let base = index.unwrap_or(0) * n_rows * n_cols;
+    // A reader's values need not match the shape it reports (a fuzzed file returned
+    // fewer): check before slicing.
+    let claimed: usize = shape.iter().product();
+    if values.len() != claimed || base + n_rows * n_cols > values.len() {
+        return Err(format!(
+            "holds {} values for its shape {shape:?}",
+            values.len()
+        ));
+    }
+    let mut out = Vec::with_capacity(rows.len() * cols.len());
+    for i in rows {
+        out.extend_from_slice(
+            &values[base + i * n_cols + cols.start..base + i * n_cols + cols.end],
+        );
+    }
+    Ok(out)
 }
 
 /// Where one matrix lives in a file.
@@ -127,14 +137,7 @@ pub fn read_window(
         let first = c2.len();
         let mut r = start;
         while r < start + m {
-            // A whole-dataset reader per block would read the matrix once per block (a
-            // fuzzed file made that a hang): one block per matrix for it.
-            let step = if tree.reads_blocks() {
-                ROWS_PER_BLOCK
-            } else {
-                m
-            };
-            let end = (r + step).min(start + m);
+            let end = (r + ROWS_PER_BLOCK).min(start + m);
             let block = tree
                 .read_f64_block(&src.dataset, src.index, r..end, start..start + m)
                 .map_err(|e| at(&src.dataset, e))?;

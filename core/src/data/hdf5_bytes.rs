@@ -2,7 +2,10 @@
 //! the shared layout detection of [`super::hdf5`]. The browser app reads dropped files
 //! with it, and the fuzz target `hdf5_layout` drives it with arbitrary bytes.
 
-use super::hdf5::{Hdf5Tree, read_stack};
+use std::cell::RefCell;
+use std::ops::Range;
+
+use super::hdf5::{Hdf5Tree, block_of, read_stack};
 use super::prepare::DataError;
 use super::stack::RawStack;
 
@@ -13,10 +16,16 @@ const MAX_VALUES: u64 = 1 << 28;
 /// Most bytes of raw storage (the dataset, or one chunk) the reader asks hdf5-pure for.
 const MAX_RAW_BYTES: u64 = 1 << 31;
 
+/// A dataset read whole: its path, shape and values.
+type Whole = (String, Vec<usize>, Vec<f64>);
+
 /// An HDF5 file parsed by hdf5-pure, and its length in bytes.
 struct PureTree {
     file: hdf5_pure::File,
     len: u64,
+    /// The dataset the last block came from: hdf5-pure reads whole datasets, so the
+    /// blocks and matrices of one dataset are cut from one read.
+    last: RefCell<Option<Whole>>,
 }
 
 impl Hdf5Tree for PureTree {
@@ -93,6 +102,27 @@ impl Hdf5Tree for PureTree {
         let shape = ds.shape().map_err(|e| e.to_string())?;
         Ok(shape.into_iter().map(|d| d as usize).collect())
     }
+
+    fn read_f64_block(
+        &self,
+        path: &str,
+        index: Option<usize>,
+        rows: Range<usize>,
+        cols: Range<usize>,
+    ) -> Result<Vec<f64>, String> {
+        let mut last = self.last.borrow_mut();
+        // Another dataset's values are dropped before this one is read: one held at a time.
+        let whole = match last.take().filter(|(p, _, _)| p == path) {
+            Some(whole) => whole,
+            None => {
+                let (shape, values) = self.read_f64(path)?;
+                (path.to_owned(), shape, values)
+            }
+        };
+        let block = block_of(&whole.1, &whole.2, index, rows, cols);
+        *last = Some(whole);
+        block
+    }
 }
 
 /// Reads every matrix of the HDF5 file `bytes` (any supported layout).
@@ -102,5 +132,9 @@ pub fn read_stack_from_bytes(bytes: Vec<u8>) -> Result<RawStack, DataError> {
         dataset: None,
         reason: format!("not a readable HDF5 file: {e}"),
     })?;
-    read_stack(&PureTree { file, len })
+    read_stack(&PureTree {
+        file,
+        len,
+        last: RefCell::new(None),
+    })
 }

@@ -57,10 +57,6 @@ impl Hdf5Tree for Tree {
         Ok(self.0.dataset(path).map_err(|e| e.to_string())?.shape())
     }
 
-    fn reads_blocks(&self) -> bool {
-        true
-    }
-
     fn read_f64_block(
         &self,
         path: &str,
